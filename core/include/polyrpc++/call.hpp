@@ -1,0 +1,91 @@
+// Calls: one operation, one completion. Every operation takes a Completion that runs exactly
+// once, on the call's I/O thread (never under an internal lock), with ok=true if the operation
+// did what it says. Operations may be started from any thread; at most one operation of each
+// kind (send, receive, ...) may be outstanding on a call at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "polyrpc++/metadata.hpp"
+#include "polyrpc++/options.hpp"
+#include "polyrpc++/slice.hpp"
+#include "polyrpc++/status.hpp"
+
+namespace polyrpc {
+
+using Completion = std::function<void(bool ok)>;
+
+enum WriteFlags : uint32_t {
+  kWriteNone = 0,
+  kWriteNoCompress = 1u << 0,  // send this message uncompressed even if the call compresses
+  kWriteLast = 1u << 1,        // client: half-close with this message (one frame fewer)
+};
+
+struct CallOptions {
+  Deadline deadline = InfiniteDeadline();
+  Metadata metadata;          // request headers (custom metadata)
+  std::string compression;    // "identity" | "deflate" | "gzip"; empty: channel default
+  bool wait_for_ready = false;
+  std::string authority;      // overrides the channel's :authority
+  std::string bearer_token;   // per-call credentials: sends "authorization: Bearer <token>"
+  // Test hook for conformance: label compressed messages with this grpc-encoding name (the
+  // payload is sent as-is with the compressed flag set). Never use it in applications.
+  std::string testing_encoding_label;
+};
+
+class ClientCall {
+ public:
+  virtual ~ClientCall() = default;
+  // Sends the request headers. Optional: the first other operation sends them too.
+  virtual void Start(Completion done) = 0;
+  virtual void SendMessage(Slice message, uint32_t flags, Completion done) = 0;
+  // Half-closes: no more messages from the client.
+  virtual void CloseSend(Completion done) = 0;
+  // Completes when the server's initial metadata (or a trailers-only response) has arrived.
+  virtual void RecvInitialMetadata(Completion done) = 0;
+  virtual const Metadata& initial_metadata() const = 0;
+  // ok=true: a message is ready (TakeMessage). ok=false: end of stream or the call failed.
+  virtual void RecvMessage(Completion done) = 0;
+  virtual bool TakeMessage(Slice* out, bool* compressed = nullptr) = 0;
+  // Completes (always with ok=true) once the call is over; then status() and trailing_metadata().
+  virtual void RecvStatus(Completion done) = 0;
+  virtual const Status& status() const = 0;
+  virtual const Metadata& trailing_metadata() const = 0;
+  // Cancels the call (RST_STREAM CANCEL); status CANCELLED unless already finished. Any thread.
+  virtual void Cancel() = 0;
+  virtual std::string peer() const = 0;
+};
+
+class ServerCall {
+ public:
+  virtual ~ServerCall() = default;
+  virtual const std::string& method() const = 0;
+  virtual const std::string& authority() const = 0;
+  virtual const Metadata& client_metadata() const = 0;
+  // The client's deadline (grpc-timeout), or InfiniteDeadline().
+  virtual Deadline deadline() const = 0;
+  virtual std::string peer() const = 0;
+  // Response compression for following messages ("identity", "deflate", "gzip"); used only if the
+  // client accepts it. Call before the first message.
+  virtual void SetCompression(const std::string& algorithm) = 0;
+  // Optional: the first message or the status sends (empty) initial metadata otherwise.
+  virtual void SendInitialMetadata(Metadata metadata, Completion done) = 0;
+  virtual void SendMessage(Slice message, uint32_t flags, Completion done) = 0;
+  // ok=false at the client's half-close, or when the call is cancelled.
+  virtual void RecvMessage(Completion done) = 0;
+  virtual bool TakeMessage(Slice* out, bool* compressed = nullptr) = 0;
+  // Sends the status and trailers and ends the call.
+  virtual void SendStatus(const Status& status, Metadata trailers, Completion done) = 0;
+  // fn(cancelled) runs once when the call is over: cancelled=true if it did not end with a status
+  // that was sent (client cancel, deadline, connection loss). Runs at once if already over.
+  virtual void OnDone(std::function<void(bool cancelled)> fn) = 0;
+  virtual bool IsCancelled() const = 0;
+  virtual void Cancel() = 0;
+  // Test hook for conformance (server_closes_connection): drops the whole connection abruptly.
+  virtual void CloseConnectionForTesting() = 0;
+};
+
+}  // namespace polyrpc

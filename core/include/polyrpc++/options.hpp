@@ -1,0 +1,60 @@
+// Channel and server options, with gRPC's channel-argument names so that a grpc user's settings
+// carry over unchanged ("grpc.max_receive_message_length", "grpc.keepalive_time_ms", ...).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace polyrpc {
+
+// Recognised integer keys (others are ignored, as grpc ignores unknown channel args):
+//   grpc.max_receive_message_length   default 4 MiB; -1 = unlimited
+//   grpc.max_send_message_length      default unlimited (-1)
+//   grpc.keepalive_time_ms            client default: off; server default: 2 h
+//   grpc.keepalive_timeout_ms         default 20 s
+//   grpc.keepalive_permit_without_calls           default 0
+//   grpc.http2.min_recv_ping_interval_without_data_ms   server: default 5 min
+//   grpc.http2.max_ping_strikes       server: default 2 (0 = unlimited)
+//   grpc.initial_reconnect_backoff_ms default 1000; grpc.min_reconnect_backoff_ms 20000;
+//   grpc.max_reconnect_backoff_ms     default 120000
+//   grpc.max_concurrent_streams       server: default 4294967295 (unbounded)
+//   grpc.http2.lookahead_bytes / polyrpc.initial_window_size    per-stream window, default 4 MiB
+// String keys:
+//   grpc.ssl_target_name_override     TLS name to verify (and SNI), default: the target host
+//   grpc.default_authority            :authority of calls, default: the target
+//   grpc.primary_user_agent           prepended to the user-agent
+//   grpc.default_compression_algorithm  "identity" | "deflate" | "gzip" (also accepts 0/1/2 as int)
+class Options {
+ public:
+  Options& Set(const std::string& key, int64_t value) {
+    ints_[key] = value;
+    return *this;
+  }
+  Options& Set(const std::string& key, const std::string& value) {
+    strings_[key] = value;
+    return *this;
+  }
+  int64_t GetInt(const std::string& key, int64_t def) const {
+    auto it = ints_.find(key);
+    return it == ints_.end() ? def : it->second;
+  }
+  std::string GetString(const std::string& key, const std::string& def = "") const {
+    auto it = strings_.find(key);
+    return it == strings_.end() ? def : it->second;
+  }
+  bool HasInt(const std::string& key) const { return ints_.count(key) != 0; }
+
+ private:
+  std::map<std::string, int64_t> ints_;
+  std::map<std::string, std::string> strings_;
+};
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+inline Deadline InfiniteDeadline() { return Deadline::max(); }
+inline Deadline DeadlineAfter(std::chrono::nanoseconds d) { return Clock::now() + d; }
+
+}  // namespace polyrpc
