@@ -100,8 +100,14 @@ void EventLoop::CancelFlush(Flushable* f) {
 }
 
 void EventLoop::FlushAll() {
-  // Flushing may schedule more flushes (a write that completes inline); loop until quiet.
-  for (int rounds = 0; !flush_list_.empty() && rounds < 8; ++rounds) {
+  // Deferred completions may produce output, and flushing may schedule more work (a write
+  // that completes inline); repeat until quiet.
+  for (int rounds = 0; (!flush_list_.empty() || !deferred_.empty()) && rounds < 64; ++rounds) {
+    while (!deferred_.empty()) {
+      std::vector<Task> tasks;
+      tasks.swap(deferred_);
+      for (auto& t : tasks) t();
+    }
     std::vector<Flushable*> list;
     list.swap(flush_list_);
     for (Flushable* f : list) {

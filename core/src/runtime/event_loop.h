@@ -34,6 +34,10 @@ class EventLoop {
     }
   }
   bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
+  // Runs fn later in this loop turn, after the current callback returns and before the loop
+  // writes and blocks again. Loop thread only. Used to run completions outside nghttp2
+  // callbacks and outside any call state update.
+  void Defer(Task fn) { deferred_.push_back(std::move(fn)); }
   uv_loop_t* uv() { return &loop_; }
   int index() const { return index_; }
 
@@ -67,9 +71,24 @@ class EventLoop {
   std::mutex mu_;
   std::vector<Task> posted_;
   std::vector<Flushable*> flush_list_;
+  std::vector<Task> deferred_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::thread::id thread_id_;
+};
+
+// Deleter for objects that own loop resources (uv handles, nghttp2 sessions): they are always
+// destroyed on their loop thread, whichever thread drops the last reference.
+struct LoopDeleter {
+  EventLoop* loop;
+  template <typename T>
+  void operator()(T* p) const {
+    if (loop->InLoopThread()) {
+      delete p;
+    } else {
+      loop->Post([p] { delete p; });
+    }
+  }
 };
 
 // The loops of this process. Created lazily; after fork() the child gets a fresh Runtime (the

@@ -1,0 +1,283 @@
+#include "call/call_base.h"
+
+#include <cstring>
+
+#include "protocol/base64.h"
+#include "protocol/metadata_rules.h"
+
+namespace polyrpc {
+
+CallBase::CallBase(EventLoop* loop, size_t max_recv_message, int64_t max_send_message)
+    : loop_(loop),
+      max_recv_message_(max_recv_message),
+      max_send_message_(max_send_message),
+      deframer_(max_recv_message) {}
+
+CallBase::~CallBase() = default;
+
+bool CallBase::FrameMessage(Slice message, uint32_t flags, Slice* prefix, Slice* payload,
+                            std::string* error) {
+  if (max_send_message_ >= 0 && message.size() > static_cast<uint64_t>(max_send_message_)) {
+    *error = "Sent message larger than max (" + std::to_string(message.size()) + " vs. " +
+             std::to_string(max_send_message_) + ")";
+    return false;
+  }
+  bool compressed = false;
+  if (!(flags & kWriteNoCompress)) {
+    if (!send_encoding_label_.empty()) {
+      compressed = true;  // testing hook: send as-is, labelled compressed
+    } else if (send_compression_ != Compression::kIdentity) {
+      Slice out;
+      if (Compress(send_compression_, message, &out)) {
+        message = std::move(out);
+        compressed = true;
+      }
+    }
+  }
+  uint8_t* p;
+  *prefix = Slice::Allocate(5, &p);
+  WriteMessagePrefix(p, compressed, static_cast<uint32_t>(message.size()));
+  *payload = std::move(message);
+  return true;
+}
+
+void CallBase::EnqueueFramed(Slice prefix, Slice payload, Completion done) {
+  if (finished_ || send_done_) {
+    Complete(std::move(done), false);
+    return;
+  }
+  size_t n = prefix.size() + payload.size();
+  out_.push_back(std::move(prefix));
+  if (!payload.empty()) out_.push_back(std::move(payload));
+  out_bytes_ += n;
+  out_enqueued_ += n;
+  send_done_ = std::move(done);
+  send_done_at_ = out_enqueued_;
+  KickOutput();
+}
+
+void CallBase::KickOutput() {
+  if (conn_ && stream_id() > 0 && data_deferred_) {
+    data_deferred_ = false;
+    conn_->ResumeData(stream_id());
+  } else if (conn_) {
+    conn_->ScheduleFlush();
+  }
+}
+
+ssize_t CallBase::ReadData(size_t max, uint32_t* data_flags) {
+  size_t n = out_bytes_ < max ? out_bytes_ : max;
+  if (n == out_bytes_) {
+    // Everything queued fits: end the stream in the same frame if the role is done.
+    if (OnOutputDrained(data_flags)) return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    data_deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+void CallBase::WriteData(size_t len, WriteBatch* batch) {
+  size_t left = len;
+  while (left > 0 && !out_.empty()) {
+    Slice& front = out_.front();
+    if (front.size() <= left) {
+      left -= front.size();
+      batch->AppendSlice(std::move(front));
+      out_.pop_front();
+    } else {
+      batch->AppendSlice(front.Sub(0, left));
+      front = front.Sub(left, front.size() - left);
+      left = 0;
+    }
+  }
+  out_bytes_ -= len;
+  out_written_ += len;
+  if (send_done_ && out_written_ >= send_done_at_) {
+    Completion done = std::move(send_done_);
+    send_done_ = nullptr;
+    Complete(std::move(done), true);
+  }
+}
+
+void CallBase::Complete(Completion done, bool ok) {
+  if (!done) return;
+  auto keep = shared_from_this();
+  loop_->Defer([keep, done = std::move(done), ok]() mutable { done(ok); });
+}
+
+void CallBase::StartRecv(Completion done) {
+  if (recv_done_) {
+    Complete(std::move(done), false);
+    return;
+  }
+  recv_done_ = std::move(done);
+  if (unconsumed_ > 0 && conn_ && stream_id() > 0) {
+    conn_->Consume(stream_id(), unconsumed_);
+    unconsumed_ = 0;
+  }
+  DeliverMessages();
+}
+
+void CallBase::DeliverMessages() {
+  if (!recv_done_) return;
+  if (!recv_queue_.empty() && !recv_failed_) {
+    {
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      ready_message_ = std::move(recv_queue_.front().payload);
+      ready_compressed_ = recv_queue_.front().compressed;
+      ready_valid_ = true;
+    }
+    recv_queue_.pop_front();
+    Completion done = std::move(recv_done_);
+    recv_done_ = nullptr;
+    Complete(std::move(done), true);
+    return;
+  }
+  if (remote_closed_ || finished_ || recv_failed_) {
+    Completion done = std::move(recv_done_);
+    recv_done_ = nullptr;
+    Complete(std::move(done), false);
+  }
+}
+
+void CallBase::FailPendingOps() {
+  if (send_done_) {
+    Completion done = std::move(send_done_);
+    send_done_ = nullptr;
+    Complete(std::move(done), false);
+  }
+  out_.clear();
+  out_bytes_ = 0;
+  DeliverMessages();
+}
+
+bool CallBase::TakeReadyMessage(Slice* out, bool* compressed) {
+  std::lock_guard<std::mutex> lock(ready_mu_);
+  if (!ready_valid_) return false;
+  *out = std::move(ready_message_);
+  ready_message_ = Slice();
+  if (compressed) *compressed = ready_compressed_;
+  ready_valid_ = false;
+  return true;
+}
+
+void CallBase::OnData(const uint8_t* data, size_t len) {
+  if (recv_failed_ || finished_) {
+    if (conn_) conn_->Consume(stream_id(), len);
+    return;
+  }
+  std::vector<MessageDeframer::Message> msgs;
+  std::string error;
+  auto r = deframer_.Feed(data, len, &msgs, &error);
+  bool behind = !recv_queue_.empty();
+  for (auto& m : msgs) {
+    if (m.compressed) {
+      if (recv_compression_ == Compression::kIdentity) {
+        OnRecvError(StatusCode::INTERNAL,
+                    "Compressed message received, but the grpc-encoding is identity");
+        return;
+      }
+      if (recv_compression_ == Compression::kUnknown) {
+        OnRecvError(StatusCode::UNIMPLEMENTED,
+                    "Compression algorithm '" + recv_encoding_name_ + "' not supported");
+        return;
+      }
+      Slice plain;
+      bool too_large = false;
+      std::string derr;
+      if (!Decompress(recv_compression_, m.payload, max_recv_message_, &plain, &too_large, &derr)) {
+        if (too_large) {
+          OnRecvError(StatusCode::RESOURCE_EXHAUSTED,
+                      "Received message larger than max after decompression (limit " +
+                          std::to_string(max_recv_message_) + ")");
+        } else {
+          OnRecvError(StatusCode::INTERNAL, "Failed to decompress message: " + derr);
+        }
+        return;
+      }
+      recv_queue_.push_back({std::move(plain), true});
+    } else {
+      recv_queue_.push_back({std::move(m.payload), false});
+    }
+  }
+  if (r == MessageDeframer::Result::kTooLarge) {
+    if (conn_) conn_->Consume(stream_id(), len);
+    OnRecvError(StatusCode::RESOURCE_EXHAUSTED, error);
+    return;
+  }
+  if (r != MessageDeframer::Result::kOk) {
+    if (conn_) conn_->Consume(stream_id(), len);
+    OnRecvError(StatusCode::INTERNAL, error);
+    return;
+  }
+  // Return flow-control credit now unless the application is behind (then on its next recv).
+  if (behind) {
+    unconsumed_ += len;
+  } else if (conn_) {
+    conn_->Consume(stream_id(), len);
+  }
+  DeliverMessages();
+}
+
+void CallBase::AccumulateHeader(std::string_view name, std::string_view value) {
+  header_block_bytes_ += name.size() + value.size() + 32;
+  if (header_block_bytes_ > max_header_list_size_) {
+    header_block_too_large_ = true;
+    return;
+  }
+  header_block_.emplace_back(std::string(name), std::string(value));
+}
+
+std::vector<nghttp2_nv> MakeNv(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(headers.size());
+  for (const auto& [k, v] : headers) {
+    nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(k.data())),
+                  reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), k.size(), v.size(),
+                  NGHTTP2_NV_FLAG_NONE});
+  }
+  return nv;
+}
+
+bool ExtractMetadata(const std::vector<std::pair<std::string, std::string>>& block,
+                     Metadata* out) {
+  for (const auto& [k, v] : block) {
+    if (IsReservedHeader(k)) continue;
+    if (IsBinaryKey(k)) {
+      std::string decoded;
+      if (!Base64Decode(v, &decoded)) return false;
+      out->emplace_back(k, std::move(decoded));
+    } else {
+      out->emplace_back(k, v);
+    }
+  }
+  return true;
+}
+
+bool AppendMetadata(const Metadata& md, std::vector<std::pair<std::string, std::string>>* out,
+                    std::string* error) {
+  for (const auto& [k, v] : md) {
+    if (!IsValidMetadataKey(k)) {
+      *error = "Invalid metadata key '" + k + "'";
+      return false;
+    }
+    if (IsReservedHeader(k)) {
+      *error = "Metadata key '" + k + "' is reserved";
+      return false;
+    }
+    if (IsBinaryKey(k)) {
+      out->emplace_back(k, Base64Encode(v, false));
+    } else {
+      if (!IsValidMetadataValue(v)) {
+        *error = "Invalid value for metadata key '" + k + "' (use a -bin key for binary data)";
+        return false;
+      }
+      out->emplace_back(k, v);
+    }
+  }
+  return true;
+}
+
+}  // namespace polyrpc

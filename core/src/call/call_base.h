@@ -1,0 +1,116 @@
+// CallBase: what client and server calls share on top of an HTTP/2 stream: the outgoing queue of
+// framed messages (fed to nghttp2's data provider without copying), the incoming deframer with
+// decompression and flow-control credit, and the one-completion-per-operation bookkeeping.
+//
+// All fields are loop-thread state unless marked otherwise. Public operations may be called from
+// any thread; they hop to the loop with RunOrPost. Completions run deferred on the loop thread
+// (EventLoop::Defer), never from inside nghttp2 callbacks and never under a lock.
+#pragma once
+
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "http2/connection.h"
+#include "polyrpc++/call.hpp"
+#include "protocol/compression.h"
+#include "protocol/message_framer.h"
+
+namespace polyrpc {
+
+class CallBase : public Stream {
+ public:
+  CallBase(EventLoop* loop, size_t max_recv_message, int64_t max_send_message);
+  ~CallBase() override;
+
+  EventLoop* loop() const { return loop_; }
+
+ protected:
+  // Frames (and compresses, per the call's send compression) one message. Any thread.
+  // Returns false and sets *error if the message is over the send limit.
+  bool FrameMessage(Slice message, uint32_t flags, Slice* prefix, Slice* payload,
+                    std::string* error);
+  // Loop thread: queues a framed message; done runs once it is handed to the transport.
+  void EnqueueFramed(Slice prefix, Slice payload, Completion done);
+  // Loop thread: asks for the next message.
+  void StartRecv(Completion done);
+  // Loop thread: completes what can be completed (received messages, end of stream).
+  void DeliverMessages();
+  // Loop thread: fails pending send/recv operations (the call is over).
+  void FailPendingOps();
+  void Complete(Completion done, bool ok);
+  // Any thread, after a successful recv completion.
+  bool TakeReadyMessage(Slice* out, bool* compressed);
+
+  // Role hooks.
+  virtual void OnRecvError(StatusCode code, const std::string& message) = 0;
+  // Output queue empty: set EOF flags if the role is done sending (client half-close, server
+  // trailers). Returns true if it set EOF.
+  virtual bool OnOutputDrained(uint32_t* data_flags) = 0;
+  // After the stream is known to nghttp2, tell it more data is ready.
+  void KickOutput();
+
+  // Stream
+  void OnData(const uint8_t* data, size_t len) override;
+  ssize_t ReadData(size_t max, uint32_t* data_flags) override;
+  void WriteData(size_t len, WriteBatch* batch) override;
+
+  // Header block accumulation (both roles). Returns false if over the size limit.
+  void AccumulateHeader(std::string_view name, std::string_view value);
+  std::vector<std::pair<std::string, std::string>> header_block_;
+  size_t header_block_bytes_ = 0;
+  bool header_block_too_large_ = false;
+  size_t max_header_list_size_ = 16384;
+
+  EventLoop* loop_;
+  std::shared_ptr<Http2Connection> conn_;
+  Compression send_compression_ = Compression::kIdentity;  // set before the first message
+  std::string send_encoding_label_;  // testing: label messages with this encoding name
+  Compression recv_compression_ = Compression::kIdentity;
+  std::string recv_encoding_name_;
+  size_t max_recv_message_;
+  int64_t max_send_message_;
+
+  // Outgoing.
+  std::deque<Slice> out_;
+  size_t out_bytes_ = 0;
+  uint64_t out_written_ = 0;   // bytes handed to the transport
+  uint64_t out_enqueued_ = 0;  // bytes ever queued
+  Completion send_done_;
+  uint64_t send_done_at_ = 0;
+  bool data_deferred_ = false;  // the data provider returned DEFERRED
+
+  // Incoming.
+  MessageDeframer deframer_;
+  struct Received {
+    Slice payload;
+    bool compressed;
+  };
+  std::deque<Received> recv_queue_;
+  Completion recv_done_;
+  bool remote_closed_ = false;  // END_STREAM or stream closed: no more messages
+  bool recv_failed_ = false;    // stop delivering queued messages (cancel, errors)
+  size_t unconsumed_ = 0;       // flow-control credit held back while the app is behind
+
+  bool finished_ = false;  // the call is over (status known / sent / cancelled)
+
+  // Result slot handed to the application thread.
+  std::mutex ready_mu_;
+  Slice ready_message_;
+  bool ready_valid_ = false;
+  bool ready_compressed_ = false;
+};
+
+// Builds an nghttp2 header list that points into the given strings (which must outlive the
+// submit call; nghttp2 copies them).
+std::vector<nghttp2_nv> MakeNv(const std::vector<std::pair<std::string, std::string>>& headers);
+
+// Splits a received header block into user metadata (reserved headers removed, -bin values
+// base64-decoded). Returns false if a -bin value is not valid base64.
+bool ExtractMetadata(const std::vector<std::pair<std::string, std::string>>& block, Metadata* out);
+// Appends user metadata to an outgoing header list, base64-encoding -bin values (unpadded, as
+// gRPC sends). Invalid or reserved keys are rejected: returns false and *error.
+bool AppendMetadata(const Metadata& md, std::vector<std::pair<std::string, std::string>>* out,
+                    std::string* error);
+
+}  // namespace polyrpc

@@ -1,0 +1,519 @@
+#include "server/server_impl.h"
+
+#include <unistd.h>
+
+#include "protocol/percent.h"
+#include "protocol/timeout.h"
+#include "transport/endpoint.h"
+
+namespace polyrpc {
+
+// ---- ServerCall ----------------------------------------------------------------------------
+
+ServerCallImpl::ServerCallImpl(ServerImpl* server, std::shared_ptr<Http2Connection> conn)
+    : CallBase(conn->loop(), server->max_recv(), server->max_send()), server_(server) {
+  conn_ = std::move(conn);
+  peer_ = conn_->peer();
+}
+
+ServerCallImpl::~ServerCallImpl() {
+  // Loop thread (LoopDeleter). A handler that drops its call without a status cancels it.
+  if (!status_sent_ && !stream_closed_ && conn_ && !conn_->closed() && got_request_) {
+    conn_->SubmitRstStream(stream_id(), NGHTTP2_CANCEL);
+  }
+  if (conn_ && stream_id() > 0) conn_->DetachStream(stream_id());
+}
+
+void ServerCallImpl::OnHeader(std::string_view name, std::string_view value) {
+  AccumulateHeader(name, value);
+}
+
+void ServerCallImpl::OnHeadersEnd(bool end_stream) {
+  auto block = std::move(header_block_);
+  header_block_.clear();
+  header_block_bytes_ = 0;
+  if (!got_request_) {
+    HandleRequestHeaders(std::move(block), end_stream);
+    return;
+  }
+  // Request trailers from the client: the end of its stream.
+  if (end_stream) OnRemoteEndStream();
+}
+
+void ServerCallImpl::RejectHttp(int http_status, StatusCode code, const std::string& message) {
+  std::vector<std::pair<std::string, std::string>> h = {
+      {":status", std::to_string(http_status)},
+      {"content-type", "application/grpc"},
+      {"grpc-status", std::to_string(static_cast<int>(code))},
+      {"grpc-message", PercentEncode(message)},
+  };
+  if (code == StatusCode::UNIMPLEMENTED) {
+    h.emplace_back("grpc-accept-encoding", SupportedEncodingsHeader());
+  }
+  headers_sent_ = true;
+  status_sent_ = true;
+  conn_->SubmitResponse(stream_id(), MakeNv(h), false);
+  AfterStatusSent();
+}
+
+void ServerCallImpl::HandleRequestHeaders(std::vector<std::pair<std::string, std::string>> block,
+                                          bool end_stream) {
+  got_request_ = true;
+  if (end_stream) remote_closed_ = true;
+  if (header_block_too_large_) {
+    RejectHttp(200, StatusCode::RESOURCE_EXHAUSTED, "Request header list larger than the limit");
+    return;
+  }
+  std::string http_method, content_type, timeout, encoding;
+  for (const auto& [k, v] : block) {
+    if (k.empty()) continue;
+    if (k[0] == ':') {
+      if (k == ":method") http_method = v;
+      else if (k == ":path") method_ = v;
+      else if (k == ":authority") authority_ = v;
+    } else if (k == "content-type") {
+      content_type = v;
+    } else if (k == "grpc-timeout") {
+      timeout = v;
+    } else if (k == "grpc-encoding") {
+      encoding = v;
+    } else if (k == "grpc-accept-encoding") {
+      client_accept_encoding_ = v;
+    } else if (k == "host" && authority_.empty()) {
+      authority_ = v;
+    }
+  }
+  if (http_method != "POST") {
+    RejectHttp(405, StatusCode::INTERNAL, "Method not allowed: " + http_method);
+    return;
+  }
+  if (content_type.compare(0, 16, "application/grpc") != 0 ||
+      (content_type.size() > 16 && content_type[16] != '+' && content_type[16] != ';')) {
+    RejectHttp(415, StatusCode::INTERNAL, "Unsupported content-type: '" + content_type + "'");
+    return;
+  }
+  if (!timeout.empty()) {
+    int64_t ns = 0;
+    if (!ParseGrpcTimeout(timeout, &ns)) {
+      RejectHttp(200, StatusCode::INTERNAL, "Invalid grpc-timeout: '" + timeout + "'");
+      return;
+    }
+    auto now = Clock::now();
+    auto max_left = Deadline::max() - now;
+    auto left = std::chrono::nanoseconds(ns);
+    deadline_ = left >= max_left ? InfiniteDeadline()
+                                 : now + std::chrono::duration_cast<Clock::duration>(left);
+  }
+  if (!encoding.empty() && encoding != "identity") {
+    recv_encoding_name_ = encoding;
+    recv_compression_ = ParseCompression(encoding);
+    if (recv_compression_ == Compression::kUnknown) {
+      RejectHttp(200, StatusCode::UNIMPLEMENTED,
+                 "Compression algorithm '" + encoding + "' not supported");
+      return;
+    }
+  }
+  if (!ExtractMetadata(block, &client_metadata_)) {
+    RejectHttp(200, StatusCode::INTERNAL, "Invalid base64 in binary metadata");
+    return;
+  }
+  const Handler* handler = server_->FindHandler(method_);
+  if (handler == nullptr) {
+    RejectHttp(200, StatusCode::UNIMPLEMENTED, "Method not found: " + method_);
+    return;
+  }
+  if (deadline_ != InfiniteDeadline()) {
+    deadline_timer_ = std::make_unique<Timer>(loop_);
+    std::weak_ptr<Stream> weak = shared_from_this();
+    deadline_timer_->StartAt(deadline_, [weak] {
+      auto s = weak.lock();
+      if (!s) return;
+      auto* call = static_cast<ServerCallImpl*>(s.get());
+      if (call->status_sent_ || call->done_) return;
+      call->cancelled_ = true;
+      call->recv_failed_ = true;
+      call->DoSendStatus(Status(StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"), {}, nullptr);
+      call->MarkDone(true);
+    });
+  }
+  (*handler)(self());
+}
+
+void ServerCallImpl::SetCompression(const std::string& algorithm) {
+  Compression c = ParseCompression(algorithm);
+  if (c == Compression::kUnknown) return;
+  // Only what the client says it accepts.
+  if (c != Compression::kIdentity &&
+      client_accept_encoding_.find(CompressionName(c)) == std::string::npos) {
+    c = Compression::kIdentity;
+  }
+  send_compression_ = c;
+}
+
+void ServerCallImpl::SendHeadersIfNeeded() {
+  if (headers_sent_) return;
+  headers_sent_ = true;
+  std::vector<std::pair<std::string, std::string>> h = {
+      {":status", "200"},
+      {"content-type", "application/grpc"},
+      {"grpc-accept-encoding", SupportedEncodingsHeader()},
+  };
+  if (send_compression_ != Compression::kIdentity) {
+    h.emplace_back("grpc-encoding", CompressionName(send_compression_));
+  }
+  std::string err;
+  if (!AppendMetadata(initial_metadata_to_send_, &h, &err)) {
+    // Validated by the API layer; drop bad entries rather than fail the call.
+    h.resize(3 + (send_compression_ != Compression::kIdentity ? 1 : 0));
+  }
+  conn_->SubmitResponse(stream_id(), MakeNv(h), true);
+}
+
+void ServerCallImpl::SendInitialMetadata(Metadata metadata, Completion done) {
+  auto self = this->self();
+  loop_->RunOrPost([self, md = std::move(metadata), done = std::move(done)]() mutable {
+    if (self->headers_sent_ || self->status_sent_ || self->done_) {
+      self->Complete(std::move(done), false);
+      return;
+    }
+    self->initial_metadata_to_send_ = std::move(md);
+    self->SendHeadersIfNeeded();
+    self->Complete(std::move(done), true);
+  });
+}
+
+void ServerCallImpl::SendMessage(Slice message, uint32_t flags, Completion done) {
+  Slice prefix, payload;
+  std::string error;
+  auto self = this->self();
+  if (!FrameMessage(std::move(message), flags, &prefix, &payload, &error)) {
+    loop_->RunOrPost([self, error, done = std::move(done)]() mutable {
+      self->DoSendStatus(Status(StatusCode::RESOURCE_EXHAUSTED, error), {}, nullptr);
+      self->Complete(std::move(done), false);
+    });
+    return;
+  }
+  loop_->RunOrPost([self, prefix = std::move(prefix), payload = std::move(payload),
+                    done = std::move(done)]() mutable {
+    if (self->status_sent_ || self->status_pending_ || self->done_) {
+      self->Complete(std::move(done), false);
+      return;
+    }
+    self->SendHeadersIfNeeded();
+    self->EnqueueFramed(std::move(prefix), std::move(payload), std::move(done));
+  });
+}
+
+void ServerCallImpl::RecvMessage(Completion done) {
+  auto self = this->self();
+  loop_->RunOrPost([self, done = std::move(done)]() mutable { self->StartRecv(std::move(done)); });
+}
+
+void ServerCallImpl::SendStatus(const Status& status, Metadata trailers, Completion done) {
+  auto self = this->self();
+  loop_->RunOrPost([self, status, trailers = std::move(trailers), done = std::move(done)]() mutable {
+    self->DoSendStatus(status, trailers, std::move(done));
+  });
+}
+
+void ServerCallImpl::DoSendStatus(const Status& status, const Metadata& trailers,
+                                  Completion done) {
+  if (status_sent_ || status_pending_ || stream_closed_ || (done_ && cancelled_)) {
+    Complete(std::move(done), false);
+    return;
+  }
+  std::vector<std::pair<std::string, std::string>> t;
+  t.emplace_back("grpc-status", std::to_string(static_cast<int>(status.code())));
+  if (!status.message().empty()) t.emplace_back("grpc-message", PercentEncode(status.message()));
+  std::string err;
+  if (!AppendMetadata(trailers, &t, &err)) {
+    t.resize(status.message().empty() ? 1 : 2);
+  }
+  if (!headers_sent_ && out_bytes_ == 0) {
+    // Trailers-only response.
+    std::vector<std::pair<std::string, std::string>> h = {
+        {":status", "200"}, {"content-type", "application/grpc"}};
+    h.insert(h.end(), t.begin(), t.end());
+    headers_sent_ = true;
+    status_sent_ = true;
+    conn_->SubmitResponse(stream_id(), MakeNv(h), false);
+    Complete(std::move(done), true);
+    AfterStatusSent();
+    return;
+  }
+  SendHeadersIfNeeded();
+  pending_trailers_ = std::move(t);
+  status_pending_ = true;
+  status_done_ = std::move(done);
+  data_deferred_ = true;  // make KickOutput resume the provider
+  KickOutput();
+}
+
+bool ServerCallImpl::OnOutputDrained(uint32_t* data_flags) {
+  if (!status_pending_) return false;
+  status_pending_ = false;
+  *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  conn_->SubmitTrailer(stream_id(), MakeNv(pending_trailers_));
+  pending_trailers_.clear();
+  status_sent_ = true;
+  if (status_done_) {
+    Completion d = std::move(status_done_);
+    status_done_ = nullptr;
+    Complete(std::move(d), true);
+  }
+  auto self = this->self();
+  loop_->Defer([self] { self->AfterStatusSent(); });
+  return true;
+}
+
+void ServerCallImpl::AfterStatusSent() {
+  if (deadline_timer_) deadline_timer_->Stop();
+  if (!remote_closed_ && !stream_closed_ && conn_) {
+    // We are done; tell the client to stop sending.
+    conn_->SubmitRstStream(stream_id(), NGHTTP2_NO_ERROR);
+  }
+  recv_failed_ = recv_failed_ || !remote_closed_;
+  MarkDone(cancelled_.load());
+}
+
+void ServerCallImpl::MarkDone(bool cancelled) {
+  if (done_) return;
+  done_ = true;
+  finished_ = true;
+  if (cancelled) cancelled_ = true;
+  FailPendingOps();
+  auto fns = std::move(on_done_);
+  on_done_.clear();
+  for (auto& fn : fns) {
+    loop_->Defer([fn = std::move(fn), cancelled] { fn(cancelled); });
+  }
+}
+
+void ServerCallImpl::OnDone(std::function<void(bool)> fn) {
+  auto self = this->self();
+  loop_->RunOrPost([self, fn = std::move(fn)]() mutable {
+    if (self->done_) {
+      bool c = self->cancelled_.load();
+      self->loop_->Defer([fn = std::move(fn), c] { fn(c); });
+    } else {
+      self->on_done_.push_back(std::move(fn));
+    }
+  });
+}
+
+void ServerCallImpl::Cancel() {
+  auto self = this->self();
+  loop_->RunOrPost([self] {
+    if (self->done_ || self->status_sent_) return;
+    self->cancelled_ = true;
+    self->recv_failed_ = true;
+    if (!self->stream_closed_ && self->conn_) {
+      self->conn_->SubmitRstStream(self->stream_id(), NGHTTP2_CANCEL);
+    }
+    self->MarkDone(true);
+  });
+}
+
+void ServerCallImpl::CloseConnectionForTesting() {
+  auto self = this->self();
+  loop_->RunOrPost([self] {
+    if (self->conn_) self->conn_->Close("closed by the server for testing");
+  });
+}
+
+void ServerCallImpl::OnRemoteEndStream() {
+  remote_closed_ = true;
+  DeliverMessages();
+}
+
+void ServerCallImpl::OnClose(uint32_t h2_error, const std::string& connection_error) {
+  stream_closed_ = true;
+  remote_closed_ = true;
+  if (!status_sent_) {
+    recv_failed_ = true;
+    status_pending_ = false;
+    if (status_done_) {
+      Completion d = std::move(status_done_);
+      status_done_ = nullptr;
+      Complete(std::move(d), false);
+    }
+    MarkDone(true);
+  } else {
+    MarkDone(cancelled_.load());
+  }
+  DeliverMessages();
+  if (deadline_timer_) deadline_timer_->Stop();
+  conn_ = nullptr;
+}
+
+void ServerCallImpl::OnRecvError(StatusCode code, const std::string& message) {
+  recv_failed_ = true;
+  recv_queue_.clear();
+  DoSendStatus(Status(code, message), {}, nullptr);
+  cancelled_ = true;
+  MarkDone(true);
+}
+
+// ---- Server ------------------------------------------------------------------------------------
+
+std::unique_ptr<Server> Server::Create(const Options& options) {
+  return std::make_unique<ServerImpl>(options);
+}
+
+ServerImpl::ServerImpl(const Options& options)
+    : options_(options), runtime_(Runtime::Get()) {
+  int64_t mr = options.GetInt("grpc.max_receive_message_length", 4 << 20);
+  max_recv_ = mr < 0 ? SIZE_MAX : static_cast<size_t>(mr);
+  max_send_ = options.GetInt("grpc.max_send_message_length", -1);
+  settings_.keepalive_time_ms = options.GetInt("grpc.keepalive_time_ms", 7200000);
+  settings_.keepalive_timeout_ms = options.GetInt("grpc.keepalive_timeout_ms", 20000);
+  settings_.keepalive_permit_without_calls =
+      options.GetInt("grpc.keepalive_permit_without_calls", 0) != 0;
+  settings_.min_recv_ping_interval_ms =
+      options.GetInt("grpc.http2.min_recv_ping_interval_without_data_ms", 300000);
+  settings_.max_ping_strikes =
+      static_cast<int>(options.GetInt("grpc.http2.max_ping_strikes", 2));
+  settings_.max_concurrent_streams =
+      static_cast<uint32_t>(options.GetInt("grpc.max_concurrent_streams", 0xffffffffLL));
+  if (options.HasInt("polyrpc.initial_window_size")) {
+    settings_.initial_window_size =
+        static_cast<uint32_t>(options.GetInt("polyrpc.initial_window_size", 4 << 20));
+  }
+}
+
+ServerImpl::~ServerImpl() {
+  if (started_) Shutdown(Clock::now());
+  for (auto& l : listeners_) l->Close();
+}
+
+int ServerImpl::AddListener(const std::string& address, std::shared_ptr<ServerCredentials> creds,
+                            std::string* error) {
+  std::string err;
+  std::shared_ptr<TlsContext> tls;
+  if (creds && creds->tls) {
+    TlsServerOptions to;
+    to.cert_chain_pem = creds->cert_chain_pem;
+    to.private_key_pem = creds->private_key_pem;
+    to.client_ca_pem = creds->client_ca_pem;
+    to.require_client_cert = creds->require_client_cert;
+    tls = TlsContext::CreateServer(to, &err);
+    if (!tls) {
+      if (error) *error = err;
+      return -1;
+    }
+  }
+  int port = -1;
+  auto listener = Listener::Create(
+      runtime_->loop(0), address,
+      [this, tls](int fd, std::string peer) { OnAccept(fd, std::move(peer), tls); }, &port, &err);
+  if (!listener) {
+    if (error) *error = err;
+    return -1;
+  }
+  listeners_.push_back(std::move(listener));
+  return port;
+}
+
+void ServerImpl::RegisterMethod(const std::string& path, Handler handler) {
+  methods_[path] = std::move(handler);
+}
+
+void ServerImpl::SetGenericHandler(Handler handler) { generic_ = std::move(handler); }
+
+bool ServerImpl::Start(std::string* error) {
+  if (listeners_.empty()) {
+    if (error) *error = "Server has no listeners";
+    return false;
+  }
+  started_ = true;
+  return true;
+}
+
+const Handler* ServerImpl::FindHandler(const std::string& path) const {
+  auto it = methods_.find(path);
+  if (it != methods_.end()) return &it->second;
+  return generic_ ? &generic_ : nullptr;
+}
+
+void ServerImpl::OnAccept(int fd, std::string peer, std::shared_ptr<TlsContext> tls) {
+  if (!started_) {
+    ::close(fd);
+    return;
+  }
+  EventLoop* loop = runtime_->NextLoop();
+  loop->Post([this, loop, fd, peer = std::move(peer), tls] {
+    std::string err;
+    auto ep = CreateEndpoint(loop, fd, peer, tls, true, "", &err);
+    if (!ep) return;
+    std::shared_ptr<Http2Connection> conn(new Http2Connection(std::move(ep), true, settings_),
+                                          LoopDeleter{loop});
+    std::weak_ptr<Http2Connection> weak = conn;
+    conn->set_stream_factory([this, weak, loop](int32_t) -> std::shared_ptr<Stream> {
+      auto c = weak.lock();
+      if (!c) return nullptr;
+      return std::shared_ptr<ServerCallImpl>(new ServerCallImpl(this, c), LoopDeleter{loop});
+    });
+    Http2Connection* raw = conn.get();
+    conn->set_on_closed([this, raw](const std::string&) { OnConnectionClosed(raw); });
+    bool shutting_down;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      shutting_down = shutting_down_;
+      if (!shutting_down) conns_[raw] = conn;
+    }
+    if (shutting_down) return;  // conn destroyed here, closing the socket
+    conn->Start();
+  });
+}
+
+void ServerImpl::OnConnectionClosed(Http2Connection* conn) {
+  std::shared_ptr<Http2Connection> keep;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = conns_.find(conn);
+    if (it == conns_.end()) return;
+    keep = std::move(it->second);
+    conns_.erase(it);
+  }
+  cv_.notify_all();
+  // Drop the last reference after the connection's own callback has returned.
+  conn->loop()->Defer([keep] {});
+}
+
+void ServerImpl::Shutdown(Deadline deadline) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (shutting_down_) {
+      cv_.wait(lock, [this] { return shutdown_done_; });
+      return;
+    }
+    shutting_down_ = true;
+  }
+  for (auto& l : listeners_) l->Close();
+  std::vector<std::shared_ptr<Http2Connection>> conns;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [raw, c] : conns_) conns.push_back(c);
+  }
+  for (auto& c : conns) {
+    c->loop()->Post([c] { c->Goaway(); });
+  }
+  conns.clear();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_until(lock, deadline, [this] { return conns_.empty(); })) {
+    for (auto& [raw, c] : conns_) {
+      auto conn = c;
+      conn->loop()->Post([conn] { conn->Close("Server shutdown: deadline reached"); });
+    }
+    cv_.wait_for(lock, std::chrono::seconds(10), [this] { return conns_.empty(); });
+  }
+  shutdown_done_ = true;
+  cv_.notify_all();
+}
+
+void ServerImpl::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return shutdown_done_; });
+}
+
+}  // namespace polyrpc

@@ -1,0 +1,127 @@
+// ServerImpl and ServerCallImpl: the server side. Listeners accept on one loop and hand each
+// connection to a loop of the runtime (round robin); a connection and all its calls stay there,
+// and handlers run inline on that loop thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "call/call_base.h"
+#include "polyrpc++/server.hpp"
+#include "transport/listener.h"
+#include "transport/tls_context.h"
+
+namespace polyrpc {
+
+class ServerImpl;
+
+class ServerCallImpl final : public ServerCall, public CallBase {
+ public:
+  ServerCallImpl(ServerImpl* server, std::shared_ptr<Http2Connection> conn);
+  ~ServerCallImpl() override;
+
+  const std::string& method() const override { return method_; }
+  const std::string& authority() const override { return authority_; }
+  const Metadata& client_metadata() const override { return client_metadata_; }
+  Deadline deadline() const override { return deadline_; }
+  std::string peer() const override { return peer_; }
+  void SetCompression(const std::string& algorithm) override;
+  void SendInitialMetadata(Metadata metadata, Completion done) override;
+  void SendMessage(Slice message, uint32_t flags, Completion done) override;
+  void RecvMessage(Completion done) override;
+  bool TakeMessage(Slice* out, bool* compressed) override {
+    return TakeReadyMessage(out, compressed);
+  }
+  void SendStatus(const Status& status, Metadata trailers, Completion done) override;
+  void OnDone(std::function<void(bool cancelled)> fn) override;
+  bool IsCancelled() const override { return cancelled_.load(); }
+  void Cancel() override;
+  void CloseConnectionForTesting() override;
+
+ private:
+  std::shared_ptr<ServerCallImpl> self() {
+    return std::static_pointer_cast<ServerCallImpl>(shared_from_this());
+  }
+  void OnHeader(std::string_view name, std::string_view value) override;
+  void OnHeadersEnd(bool end_stream) override;
+  void OnRemoteEndStream() override;
+  void OnClose(uint32_t h2_error, const std::string& connection_error) override;
+  void OnRecvError(StatusCode code, const std::string& message) override;
+  bool OnOutputDrained(uint32_t* data_flags) override;
+
+  void HandleRequestHeaders(std::vector<std::pair<std::string, std::string>> block,
+                            bool end_stream);
+  // Answers without running a handler: an HTTP error or a trailers-only gRPC status.
+  void RejectHttp(int http_status, StatusCode code, const std::string& message);
+  void SendHeadersIfNeeded();
+  void DoSendStatus(const Status& status, const Metadata& trailers, Completion done);
+  void MarkDone(bool cancelled);
+  void AfterStatusSent();
+
+  ServerImpl* server_;
+  std::string method_;
+  std::string authority_;
+  std::string peer_;
+  Metadata client_metadata_;
+  Deadline deadline_ = InfiniteDeadline();
+  Compression accept_mask_[3] = {Compression::kIdentity, Compression::kUnknown,
+                                 Compression::kUnknown};
+  std::string client_accept_encoding_;
+  bool got_request_ = false;
+  bool headers_sent_ = false;
+  Metadata initial_metadata_to_send_;
+  bool status_sent_ = false;
+  bool status_pending_ = false;  // trailers waiting for the output queue to drain
+  std::vector<std::pair<std::string, std::string>> pending_trailers_;
+  Completion status_done_;
+  bool stream_closed_ = false;
+  std::atomic<bool> cancelled_{false};
+  bool done_ = false;
+  std::vector<std::function<void(bool)>> on_done_;
+  std::unique_ptr<Timer> deadline_timer_;
+};
+
+class ServerImpl final : public Server {
+ public:
+  explicit ServerImpl(const Options& options);
+  ~ServerImpl() override;
+
+  int AddListener(const std::string& address, std::shared_ptr<ServerCredentials> creds,
+                  std::string* error) override;
+  void RegisterMethod(const std::string& path, Handler handler) override;
+  void SetGenericHandler(Handler handler) override;
+  bool Start(std::string* error) override;
+  void Shutdown(Deadline deadline) override;
+  void Wait() override;
+
+  // Loop threads.
+  const Handler* FindHandler(const std::string& path) const;
+  size_t max_recv() const { return max_recv_; }
+  int64_t max_send() const { return max_send_; }
+
+ private:
+  void OnAccept(int fd, std::string peer, std::shared_ptr<TlsContext> tls);
+  void OnConnectionClosed(Http2Connection* conn);
+
+  Options options_;
+  std::shared_ptr<Runtime> runtime_;
+  Http2Settings settings_;
+  size_t max_recv_;
+  int64_t max_send_;
+  std::unordered_map<std::string, Handler> methods_;
+  Handler generic_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::atomic<bool> started_{false};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<Http2Connection*, std::shared_ptr<Http2Connection>> conns_;
+  bool shutting_down_ = false;
+  bool shutdown_done_ = false;
+};
+
+}  // namespace polyrpc
