@@ -28,6 +28,7 @@ Http2Connection::Http2Connection(std::unique_ptr<Endpoint> endpoint, bool is_ser
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Http2Connection::OnFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &Http2Connection::OnDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Http2Connection::OnStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Http2Connection::OnFrameSend);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs,
                                                                &Http2Connection::OnInvalidFrame);
   nghttp2_option* opt;
@@ -380,6 +381,16 @@ int Http2Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t
   std::shared_ptr<Stream> s = std::move(it->second);
   c->streams_.erase(it);
   s->OnClose(error_code, "");
+  return 0;
+}
+
+int Http2Connection::OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    auto* c = Self(user_data);
+    Stream* s = c->FindStream(frame->hd.stream_id);
+    if (s != nullptr) s->OnLocalEndStreamSent();
+  }
   return 0;
 }
 

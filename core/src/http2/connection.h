@@ -43,6 +43,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   virtual ssize_t ReadData(size_t max, uint32_t* data_flags) = 0;
   // Appends exactly len payload bytes (announced by ReadData) to batch.
   virtual void WriteData(size_t len, WriteBatch* batch) = 0;
+  // A frame carrying our END_STREAM has been written (the stream is half-closed locally).
+  virtual void OnLocalEndStreamSent() {}
 
   int32_t stream_id() const { return stream_id_; }
   void set_stream_id(int32_t id) { stream_id_ = id; }
@@ -142,6 +144,7 @@ class Http2Connection : public Endpoint::Handler,
                          size_t len, void* user_data);
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                            void* user_data);
+  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int OnInvalidFrame(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
                             void* user_data);
 

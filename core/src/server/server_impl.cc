@@ -266,12 +266,16 @@ bool ServerCallImpl::OnOutputDrained(uint32_t* data_flags) {
   return true;
 }
 
-void ServerCallImpl::AfterStatusSent() {
-  if (deadline_timer_) deadline_timer_->Stop();
+void ServerCallImpl::OnLocalEndStreamSent() {
   if (!remote_closed_ && !stream_closed_ && conn_) {
-    // We are done; tell the client to stop sending.
+    // Our status is on the wire; tell the client to stop sending (after it, not before: a
+    // RST_STREAM queued earlier would overtake the trailers).
     conn_->SubmitRstStream(stream_id(), NGHTTP2_NO_ERROR);
   }
+}
+
+void ServerCallImpl::AfterStatusSent() {
+  if (deadline_timer_) deadline_timer_->Stop();
   recv_failed_ = recv_failed_ || !remote_closed_;
   MarkDone(cancelled_.load());
 }

@@ -52,6 +52,7 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   void OnClose(uint32_t h2_error, const std::string& connection_error) override;
   void OnRecvError(StatusCode code, const std::string& message) override;
   bool OnOutputDrained(uint32_t* data_flags) override;
+  void OnLocalEndStreamSent() override;
 
   void HandleRequestHeaders(std::vector<std::pair<std::string, std::string>> block,
                             bool end_stream);
