@@ -81,9 +81,9 @@ class ClientStreamBase {
 
  protected:
   template <class Resp>
-  bool ReadMessage(Resp* response) {
+  bool ReadMessage(Resp* response, bool* compressed) {
     Slice bytes;
-    if (!RecvBlocking(*call_, &bytes)) return false;
+    if (!RecvBlocking(*call_, &bytes, compressed)) return false;
     if (!ParseMessage(bytes, response)) {
       FailLocally(ParseError("response"));
       return false;
@@ -150,8 +150,9 @@ class ClientReader : public proto_internal::ClientStreamBase {
     // A failed send shows up as the call's status; Read() returns false then.
     WriteMessage(bytes, kWriteLast);
   }
-  // false at the end of the stream or when the call failed (see Finish()).
-  bool Read(Resp* response) { return ReadMessage(response); }
+  // false at the end of the stream or when the call failed (see Finish()). *compressed, if
+  // given, tells whether the message arrived compressed.
+  bool Read(Resp* response, bool* compressed = nullptr) { return ReadMessage(response, compressed); }
   Status Finish() { return FinishCall(); }
 };
 
@@ -219,7 +220,7 @@ class ClientReaderWriter : public proto_internal::ClientStreamBase {
     return WriteMessage(bytes, flags);
   }
   bool WritesDone() { return CloseSendBlocking(*call_); }
-  bool Read(Resp* response) { return ReadMessage(response); }
+  bool Read(Resp* response, bool* compressed = nullptr) { return ReadMessage(response, compressed); }
   // Waits for the status. Call after Read() returned false (or after Cancel()).
   Status Finish() { return FinishCall(); }
 };
@@ -292,6 +293,9 @@ class ServerContext {
   Deadline deadline() const { return call_->deadline(); }
   std::string peer() const { return call_->peer(); }
   bool IsCancelled() const { return call_->IsCancelled(); }
+  // Unary and server-streaming methods: whether the request message arrived compressed.
+  bool request_compressed() const { return request_compressed_; }
+  void set_request_compressed(bool compressed) { request_compressed_ = compressed; }
   // "identity", "deflate" or "gzip"; before the first response message.
   void SetCompression(const std::string& algorithm) { call_->SetCompression(algorithm); }
 
@@ -344,6 +348,7 @@ class ServerContext {
   Metadata initial_;
   Metadata trailing_;
   bool initial_sent_ = false;
+  bool request_compressed_ = false;
 };
 
 template <class Req>
@@ -351,10 +356,11 @@ class ServerReader {
  public:
   explicit ServerReader(ServerContext& ctx) : ctx_(ctx) {}
   // false at the client's half-close or when the call is cancelled; a message that does not
-  // parse also ends the stream (the call then fails with INTERNAL).
-  bool Read(Req* request) {
+  // parse also ends the stream (the call then fails with INTERNAL). *compressed, if given, tells
+  // whether the message arrived compressed.
+  bool Read(Req* request, bool* compressed = nullptr) {
     Slice bytes;
-    if (!RecvBlocking(ctx_.call(), &bytes)) return false;
+    if (!RecvBlocking(ctx_.call(), &bytes, compressed)) return false;
     if (!ParseMessage(bytes, request)) {
       parse_failed_ = true;
       return false;
@@ -426,11 +432,13 @@ inline void Dispatch(ThreadPool& pool, std::shared_ptr<ServerCall> call,
 template <class Req>
 Status ReadSingleRequest(ServerContext& ctx, Req* request) {
   Slice bytes;
-  if (!RecvBlocking(ctx.call(), &bytes)) {
+  bool compressed = false;
+  if (!RecvBlocking(ctx.call(), &bytes, &compressed)) {
     if (ctx.IsCancelled()) return Status(StatusCode::CANCELLED, "Call cancelled");
     return Status(StatusCode::INTERNAL, "Missing request message");
   }
   if (!ParseMessage(bytes, request)) return ParseError("request");
+  ctx.set_request_compressed(compressed);
   return Status::Ok();
 }
 
