@@ -287,6 +287,39 @@ TEST_F(E2E, CancelFromAnotherThreadDuringBlockingRecv) {
   EXPECT_TRUE(BlockingUnaryCall(*ch, "/test.Echo/Unary", Slice::Copy("x"), &resp).ok());
 }
 
+TEST_F(E2E, DroppingAnUnfinishedCallCancelsIt) {
+  StartServer();
+  std::atomic<int> cancelled{0};
+  std::mutex held_mu;
+  std::vector<std::shared_ptr<ServerCall>> held;  // the server keeps its handle
+  server_->Shutdown(Clock::now());
+  server_ = Server::Create();
+  server_->RegisterMethod("/test.Echo/Hold", [&](std::shared_ptr<ServerCall> call) {
+    call->OnDone([&cancelled](bool c) {
+      if (c) ++cancelled;
+    });
+    call->SendInitialMetadata({}, [](bool) {});
+    std::lock_guard<std::mutex> lock(held_mu);
+    held.push_back(call);
+  });
+  std::string err;
+  port_ = server_->AddListener("127.0.0.1:0", ServerCredentials::Insecure(), &err);
+  ASSERT_TRUE(server_->Start(&err));
+  auto ch = NewChannel();
+  {
+    auto call = ch->CreateCall("/test.Echo/Hold", CallOptions());
+    ASSERT_TRUE(SendBlocking(*call, Slice::Copy("x")));
+    ASSERT_TRUE(RecvInitialMetadataBlocking(*call));
+  }  // dropped here, unfinished
+  for (int i = 0; i < 200 && cancelled.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(cancelled.load(), 1);
+  std::lock_guard<std::mutex> lock(held_mu);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_TRUE(held[0]->IsCancelled());
+  server_->Shutdown(Clock::now());
+  held.clear();
+}
+
 TEST_F(E2E, CompressionBothWays) {
   StartServer();
   for (const char* alg : {"gzip", "deflate"}) {

@@ -126,7 +126,14 @@ std::shared_ptr<ClientCall> ChannelImpl::CreateCall(const std::string& method,
   auto self = weak_self.lock();
   std::shared_ptr<ClientCallImpl> call(new ClientCallImpl(self, method, options),
                                        LoopDeleter{loop_});
-  return call;
+  // The application's handle has its own reference count: when the application drops its last
+  // reference, an unfinished call is cancelled (which also releases the connection's reference
+  // to the stream). The engine's own references never keep an abandoned call running.
+  ClientCallImpl* raw = call.get();
+  return std::shared_ptr<ClientCall>(raw, [call = std::move(call)](ClientCall*) mutable {
+    call->Cancel();
+    call.reset();
+  });
 }
 
 void ChannelImpl::SetState(ConnectivityState s) {
@@ -607,7 +614,8 @@ void ClientCallImpl::OnHeadersEnd(bool end_stream) {
       else if (k == "grpc-status") grpc_status = v;
       else if (k == "grpc-encoding") recv_encoding_name_ = v;
     }
-    if (http_status != "200") {
+    // http-grpc-status-mapping.md: the HTTP status decides only when there is no grpc-status.
+    if (http_status != "200" && grpc_status.empty()) {
       int hs = atoi(http_status.c_str());
       Finish(StatusFromHttpStatus(hs), "Received http2 header with status: " + http_status);
       return;

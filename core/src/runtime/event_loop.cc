@@ -1,6 +1,7 @@
 #include "runtime/event_loop.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -31,6 +32,13 @@ EventLoop::EventLoop(int index) : index_(index) {
       started = true;
     }
     started_cv.notify_one();
+    // A write to a socket the peer has closed must fail with EPIPE, not kill the process.
+    // SIGPIPE is delivered to the writing thread, so blocking it here (on the only threads
+    // that do socket I/O) protects the application without touching its signal handlers.
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
     char name[16];
     snprintf(name, sizeof name, "polyrpc-io-%d", index_);
     pthread_setname_np(pthread_self(), name);

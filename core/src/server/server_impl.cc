@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <future>
+
 #include "protocol/percent.h"
 #include "protocol/timeout.h"
 #include "transport/endpoint.h"
@@ -136,7 +138,13 @@ void ServerCallImpl::HandleRequestHeaders(std::vector<std::pair<std::string, std
       call->MarkDone(true);
     });
   }
-  (*handler)(self());
+  // As on the client, the handler's handle cancels an unfinished call when dropped.
+  auto impl = self();
+  ServerCallImpl* raw = impl.get();
+  (*handler)(std::shared_ptr<ServerCall>(raw, [impl = std::move(impl)](ServerCall*) mutable {
+    impl->Cancel();
+    impl.reset();
+  }));
 }
 
 void ServerCallImpl::SetCompression(const std::string& algorithm) {
@@ -308,7 +316,7 @@ void ServerCallImpl::OnDone(std::function<void(bool)> fn) {
 void ServerCallImpl::Cancel() {
   auto self = this->self();
   loop_->RunOrPost([self] {
-    if (self->done_ || self->status_sent_) return;
+    if (self->done_ || self->status_sent_ || self->status_pending_) return;
     self->cancelled_ = true;
     self->recv_failed_ = true;
     if (!self->stream_closed_ && self->conn_) {
@@ -494,6 +502,13 @@ void ServerImpl::Shutdown(Deadline deadline) {
     shutting_down_ = true;
   }
   for (auto& l : listeners_) l->Close();
+  // Accepted sockets may still be on their way to a loop (posted by the listener): wait for
+  // every loop to run what was posted before now, so none arrives after we are gone.
+  for (size_t i = 0; i < runtime_->size(); ++i) {
+    std::promise<void> passed;
+    runtime_->loop(i)->Post([&passed] { passed.set_value(); });
+    passed.get_future().wait();
+  }
   std::vector<std::shared_ptr<Http2Connection>> conns;
   {
     std::lock_guard<std::mutex> lock(mu_);
