@@ -308,9 +308,11 @@ class _RpcFuture(RpcError, _CallBase):
         return True
 
     def cancelled(self) -> bool:
+        # True as soon as cancel() succeeded, as in grpcio (the status may still be on its way).
         with self._cond:
-            return self._cancelled and self._state is not None and \
-                self._state.code is StatusCode.CANCELLED
+            if self._state is None:
+                return self._cancelled
+            return self._cancelled and self._state.code is StatusCode.CANCELLED
 
     def running(self) -> bool:
         return self._state is None

@@ -165,6 +165,14 @@ class ServicerContext:
         """Sends the next response message uncompressed."""
         self._next_flags = _polyrpc.WRITE_NO_COMPRESS
 
+    def last_request_compressed(self) -> bool:
+        """polyrpc extension: whether the last request message arrived compressed."""
+        return self._call.last_message_compressed()
+
+    def _close_connection_for_testing(self) -> None:
+        # Conformance hook (x-polyrpc-close-connection): drops the whole TCP connection.
+        self._call.close_connection_for_testing()
+
     def _take_flags(self) -> int:
         flags, self._next_flags = self._next_flags, 0
         return flags

@@ -9,11 +9,10 @@
 //  - polyrpc_last_error() is read right after the failing call, in the same C++ function.
 //  - Outgoing messages are wrapped, not copied: the bytes object is kept alive by a reference
 //    that the buffer's free_fn drops (see ReleaseBytes for why that is deferred off I/O threads).
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
 #include <polyrpc/polyrpc.h>
 #include <pthread.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,11 +31,11 @@ namespace {
 
 // ---- Errors ------------------------------------------------------------------------------
 
-PyObject* g_api_error = nullptr;          // base: polyrpc._polyrpc.ApiError(RuntimeError)
-PyObject* g_invalid_argument = nullptr;   // ApiError + ValueError
-PyObject* g_closed_error = nullptr;       // ApiError
-PyObject* g_busy_error = nullptr;         // ApiError
-PyObject* g_tls_error = nullptr;          // ApiError + ValueError (bad PEM is bad input)
+PyObject* g_api_error = nullptr;         // base: polyrpc._polyrpc.ApiError(RuntimeError)
+PyObject* g_invalid_argument = nullptr;  // ApiError + ValueError
+PyObject* g_closed_error = nullptr;      // ApiError
+PyObject* g_busy_error = nullptr;        // ApiError
+PyObject* g_tls_error = nullptr;         // ApiError + ValueError (bad PEM is bad input)
 
 struct ErrorAlreadySet {};
 
@@ -52,11 +51,20 @@ struct ErrorAlreadySet {};
   }
   PyObject* type = g_api_error;
   switch (err) {
-    case POLYRPC_ERROR_INVALID_ARGUMENT: type = g_invalid_argument; break;
-    case POLYRPC_ERROR_CLOSED: type = g_closed_error; break;
-    case POLYRPC_ERROR_BUSY: type = g_busy_error; break;
-    case POLYRPC_ERROR_TLS: type = g_tls_error; break;
-    default: break;
+    case POLYRPC_ERROR_INVALID_ARGUMENT:
+      type = g_invalid_argument;
+      break;
+    case POLYRPC_ERROR_CLOSED:
+      type = g_closed_error;
+      break;
+    case POLYRPC_ERROR_BUSY:
+      type = g_busy_error;
+      break;
+    case POLYRPC_ERROR_TLS:
+      type = g_tls_error;
+      break;
+    default:
+      break;
   }
   py::object exc = py::reinterpret_steal<py::object>(
       PyObject_CallFunction(type, "si", msg.c_str(), static_cast<int>(err)));
@@ -190,8 +198,8 @@ py::object BufferToBytes(polyrpc_buffer_t* buf) {
     polyrpc_buffer_destroy(buf);
     Raise(err, "polyrpc_buffer_data");
   }
-  PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data),
-                                              static_cast<Py_ssize_t>(len));
+  PyObject* bytes =
+      PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data), static_cast<Py_ssize_t>(len));
   polyrpc_buffer_destroy(buf);
   if (bytes == nullptr) throw py::error_already_set();
   return py::reinterpret_steal<py::object>(bytes);
@@ -228,7 +236,8 @@ void MakeMetadata(py::handle seq, Metadata* out) {
       throw py::type_error(std::string("metadata entries must be (key, value) pairs, got ") +
                            Py_TYPE(o)->tp_name);
     }
-    if (PySequence_Size(o) != 2) throw py::value_error("metadata entries must be (key, value) pairs");
+    if (PySequence_Size(o) != 2)
+      throw py::value_error("metadata entries must be (key, value) pairs");
     py::object key = py::reinterpret_steal<py::object>(PySequence_GetItem(o, 0));
     py::object value = py::reinterpret_steal<py::object>(PySequence_GetItem(o, 1));
     if (!PyUnicode_Check(key.ptr())) {
@@ -257,9 +266,8 @@ void MakeMetadata(py::handle seq, Metadata* out) {
       throw py::type_error(std::string("metadata value for '") + key_str +
                            "' must be str or bytes, got " + Py_TYPE(value.ptr())->tp_name);
     }
-    polyrpc_error_t err = polyrpc_metadata_add(out->md, key_str,
-                                               reinterpret_cast<const uint8_t*>(data),
-                                               static_cast<size_t>(len));
+    polyrpc_error_t err = polyrpc_metadata_add(
+        out->md, key_str, reinterpret_cast<const uint8_t*>(data), static_cast<size_t>(len));
     if (have_view) PyBuffer_Release(&view);
     if (err != POLYRPC_OK) {
       std::string what = std::string("invalid metadata entry '") + key_str + "'";
@@ -344,6 +352,18 @@ void FreeTag(Tag* t) {
   delete t;
 }
 
+// Runs f with the GIL released. Not py::gil_scoped_release: when a daemon thread wakes up
+// during interpreter finalization, re-acquiring the GIL ends the thread with a forced unwind
+// (pthread_exit), and a forced unwind out of a destructor (implicitly noexcept) calls
+// std::terminate. Here the re-acquisition happens in a plain function body, so the unwind
+// travels up to pybind11's dispatcher, which lets it through. f must not throw.
+template <typename F>
+void WithoutGil(F&& f) {
+  PyThreadState* state = PyEval_SaveThread();
+  f();
+  PyEval_RestoreThread(state);
+}
+
 // Blocking operations wait on a private callback queue: the callback only flips a flag under
 // a mutex (it must not block), and the waiting thread sleeps with the GIL released. This gives
 // every blocking operation the exact success flag of its completion.
@@ -399,11 +419,10 @@ bool RunBlocking(const char* what, Start&& start) {
   Waiter w;
   polyrpc_error_t err = start(cq, &w);
   if (err != POLYRPC_OK) Raise(err, what);
-  {
-    py::gil_scoped_release release;
+  WithoutGil([&] {
     std::unique_lock<std::mutex> lock(w.mu);
     w.cv.wait(lock, [&] { return w.done; });
-  }
+  });
   return w.success != 0;
 }
 
@@ -532,9 +551,12 @@ class Call {
   }
   py::object TakeMessage() {
     polyrpc_buffer_t* buf = nullptr;
-    Check(polyrpc_call_take_message(get(), &buf, nullptr), "polyrpc_call_take_message");
+    int compressed = 0;
+    Check(polyrpc_call_take_message(get(), &buf, &compressed), "polyrpc_call_take_message");
+    last_compressed_ = compressed != 0;
     return BufferToBytes(buf);
   }
+  bool LastMessageCompressed() const { return last_compressed_; }
   // Blocking: (code, details). Asynchronous: None.
   py::object RecvStatus(py::handle cq, py::handle tag) {
     py::object r = Run("polyrpc_call_recv_status", cq, tag, [&](polyrpc_cq_t* q, void* t) {
@@ -613,23 +635,20 @@ class Call {
       sent.done = true;
       sent.success = 1;
     }
-    polyrpc_error_t err = polyrpc_call_send_status(call, code, details.c_str(), m.md, cq, &finished);
-    if (err != POLYRPC_OK) {
-      // The message completion still arrives and points into this frame: wait for it first.
-      py::gil_scoped_release release;
-      std::unique_lock<std::mutex> lock(sent.mu);
-      sent.cv.wait(lock, [&] { return sent.done; });
-    }
-    if (err != POLYRPC_OK) Raise(err, "polyrpc_call_send_status");
-    {
-      py::gil_scoped_release release;
+    polyrpc_error_t err =
+        polyrpc_call_send_status(call, code, details.c_str(), m.md, cq, &finished);
+    WithoutGil([&] {
+      // Even when send_status failed, the message completion still arrives and points into
+      // this frame: always wait for it.
       {
         std::unique_lock<std::mutex> lock(sent.mu);
         sent.cv.wait(lock, [&] { return sent.done; });
       }
+      if (err != POLYRPC_OK) return;
       std::unique_lock<std::mutex> lock(finished.mu);
       finished.cv.wait(lock, [&] { return finished.done; });
-    }
+    });
+    if (err != POLYRPC_OK) Raise(err, "polyrpc_call_send_status");
     return finished.success != 0;
   }
   py::object RecvClose(py::handle cq, py::handle tag) {
@@ -656,6 +675,7 @@ class Call {
 
  private:
   polyrpc_call_t* call_ = nullptr;
+  bool last_compressed_ = false;
 };
 
 py::object CompletionQueue::Next(int timeout_ms) {
@@ -667,8 +687,7 @@ py::object CompletionQueue::Next(int timeout_ms) {
   if (timeout_ms == 0) {
     err = polyrpc_cq_next(cq, 0, &ev);  // a poll: not worth a GIL round trip
   } else {
-    py::gil_scoped_release release;
-    err = polyrpc_cq_next(cq, timeout_ms, &ev);
+    WithoutGil([&] { err = polyrpc_cq_next(cq, timeout_ms, &ev); });
   }
   Check(err, "polyrpc_cq_next");
   if (ev.type == POLYRPC_EVENT_NONE) return py::none();
@@ -693,16 +712,12 @@ class Channel {
     Options o;
     MakeOptions(options, &o);
     polyrpc_error_t err;
-    {
-      py::gil_scoped_release release;
-      err = polyrpc_channel_create(target.c_str(), creds.creds, o.opts, &ch_);
-    }
+    WithoutGil([&] { err = polyrpc_channel_create(target.c_str(), creds.creds, o.opts, &ch_); });
     if (err != POLYRPC_OK) Raise(err, ("cannot create a channel to '" + target + "'").c_str());
   }
-  ~Channel() {
-    py::gil_scoped_release release;
-    polyrpc_channel_destroy(ch_);
-  }
+  // Destructors keep the GIL: no libpolyrpc thread ever waits for it (see ReleaseBytes), so
+  // destroying cannot deadlock, and a destructor must not be left by a forced unwind.
+  ~Channel() { polyrpc_channel_destroy(ch_); }
 
   polyrpc_channel_t* get() {
     if (ch_ == nullptr) throw py::value_error("channel is closed");
@@ -714,7 +729,8 @@ class Channel {
     Metadata m;
     MakeMetadata(metadata, &m);
     polyrpc_call_t* call = nullptr;
-    polyrpc_error_t err = polyrpc_call_create(get(), method.c_str(), timeout_ms, m.md, flags, &call);
+    polyrpc_error_t err =
+        polyrpc_call_create(get(), method.c_str(), timeout_ms, m.md, flags, &call);
     if (err != POLYRPC_OK) Raise(err, "polyrpc_call_create");
     return call;
   }
@@ -737,15 +753,13 @@ class Channel {
     if (!authority.is_none()) call->SetAuthority(authority.cast<std::string>());
     polyrpc_buffer_t* response = nullptr;
     polyrpc_error_t err;
-    {
-      py::gil_scoped_release release;
-      err = polyrpc_call_unary(call->get(), req.buf, &response);
-    }
+    WithoutGil([&] { err = polyrpc_call_unary(call->get(), req.buf, &response); });
     if (err != POLYRPC_OK) Raise(err, "polyrpc_call_unary");
     int code = 0;
     Check(polyrpc_call_status(call->get(), &code, nullptr), "polyrpc_call_status");
     py::object resp = BufferToBytes(response);
-    return py::make_tuple(code, resp, py::cast(call.release(), py::return_value_policy::take_ownership));
+    return py::make_tuple(code, resp,
+                          py::cast(call.release(), py::return_value_policy::take_ownership));
   }
 
   int GetState(bool try_to_connect) {
@@ -758,19 +772,18 @@ class Channel {
   bool WaitForStateChange(int last, int64_t timeout_ms) {
     polyrpc_channel_t* ch = get();
     polyrpc_error_t err;
-    {
-      py::gil_scoped_release release;
+    WithoutGil([&] {
       err = polyrpc_channel_wait_for_state_change(
           ch, static_cast<polyrpc_connectivity_state_t>(last), timeout_ms);
-    }
+    });
     if (err == POLYRPC_ERROR_TIMEOUT) return false;
     Check(err, "polyrpc_channel_wait_for_state_change");
     return true;
   }
   void Close() {
     if (ch_ == nullptr) return;
-    py::gil_scoped_release release;
-    polyrpc_channel_close(ch_);
+    polyrpc_channel_t* ch = ch_;
+    WithoutGil([&] { polyrpc_channel_close(ch); });
   }
 
  private:
@@ -786,10 +799,7 @@ class Server {
     MakeOptions(options, &o);
     Check(polyrpc_server_create(o.opts, &server_), "polyrpc_server_create");
   }
-  ~Server() {
-    py::gil_scoped_release release;
-    polyrpc_server_destroy(server_);
-  }
+  ~Server() { polyrpc_server_destroy(server_); }
   polyrpc_server_t* get() {
     if (server_ == nullptr) throw py::value_error("server is closed");
     return server_;
@@ -797,10 +807,8 @@ class Server {
   int AddListener(const std::string& address, ServerCredentials& creds) {
     int port = 0;
     polyrpc_error_t err;
-    {
-      py::gil_scoped_release release;
-      err = polyrpc_server_add_listener(get(), address.c_str(), creds.creds, &port);
-    }
+    WithoutGil(
+        [&] { err = polyrpc_server_add_listener(get(), address.c_str(), creds.creds, &port); });
     if (err != POLYRPC_OK) Raise(err, ("cannot listen on '" + address + "'").c_str());
     return port;
   }
@@ -813,10 +821,7 @@ class Server {
   void Start() {
     polyrpc_server_t* s = get();
     polyrpc_error_t err;
-    {
-      py::gil_scoped_release release;
-      err = polyrpc_server_start(s);
-    }
+    WithoutGil([&] { err = polyrpc_server_start(s); });
     Check(err, "polyrpc_server_start");
   }
   // Queue form: the completion carries the new Call as the 4th item of CompletionQueue.next().
@@ -844,10 +849,7 @@ class Server {
   void Shutdown(int64_t timeout_ms) {
     polyrpc_server_t* s = get();
     polyrpc_error_t err;
-    {
-      py::gil_scoped_release release;
-      err = polyrpc_server_shutdown(s, timeout_ms);
-    }
+    WithoutGil([&] { err = polyrpc_server_shutdown(s, timeout_ms); });
     Check(err, "polyrpc_server_shutdown");
   }
 
@@ -874,20 +876,22 @@ PYBIND11_MODULE(_polyrpc, m) {
   py::tuple inval_bases = py::make_tuple(py::handle(g_api_error), py::handle(PyExc_ValueError));
   g_invalid_argument = NewException(m, "InvalidArgumentError", inval_bases.ptr(),
                                     "An argument was rejected by libpolyrpc.");
-  g_closed_error = NewException(m, "ClosedError", g_api_error,
-                                "The object was closed, shut down or belongs to the parent of a fork.");
+  g_closed_error =
+      NewException(m, "ClosedError", g_api_error,
+                   "The object was closed, shut down or belongs to the parent of a fork.");
   g_busy_error = NewException(m, "BusyError", g_api_error,
                               "An operation of the same kind is already pending on the call.");
   py::tuple tls_bases = py::make_tuple(py::handle(g_api_error), py::handle(PyExc_ValueError));
-  g_tls_error = NewException(m, "TlsError", tls_bases.ptr(),
-                             "Bad certificate, key or TLS configuration.");
+  g_tls_error =
+      NewException(m, "TlsError", tls_bases.ptr(), "Bad certificate, key or TLS configuration.");
 
   g_zero_copy = ProbeWrap();
   m.attr("ZERO_COPY_SEND") = g_zero_copy;
   m.def("version", [] { return std::string(polyrpc_version()); });
   m.def("status_code_name", [](int code) { return std::string(polyrpc_status_code_name(code)); });
-  m.def("drain_releases", [] { DrainReleases(); },
-        "Drops references to sent messages that I/O threads released (also happens on its own).");
+  m.def(
+      "drain_releases", [] { DrainReleases(); },
+      "Drops references to sent messages that I/O threads released (also happens on its own).");
 
   m.attr("WAIT_FOR_READY") = POLYRPC_CALL_WAIT_FOR_READY;
   m.attr("WRITE_NO_COMPRESS") = POLYRPC_WRITE_NO_COMPRESS;
@@ -896,37 +900,46 @@ PYBIND11_MODULE(_polyrpc, m) {
   m.attr("EVENT_SHUTDOWN") = static_cast<int>(POLYRPC_EVENT_SHUTDOWN);
 
   py::class_<ChannelCredentials>(m, "ChannelCredentials")
-      .def_static("insecure", [] {
-        auto c = std::make_unique<ChannelCredentials>();
-        Check(polyrpc_channel_credentials_create_insecure(&c->creds),
-              "polyrpc_channel_credentials_create_insecure");
-        return c;
-      })
-      .def_static("tls", [](std::optional<std::string> root, std::optional<std::string> chain,
-                            std::optional<std::string> key) {
-        auto c = std::make_unique<ChannelCredentials>();
-        Check(polyrpc_channel_credentials_create_tls(OptStr(root), OptStr(chain), OptStr(key),
-                                                     &c->creds),
-              "polyrpc_channel_credentials_create_tls");
-        return c;
-      }, py::arg("root_pem"), py::arg("cert_chain_pem"), py::arg("private_key_pem"));
+      .def_static("insecure",
+                  [] {
+                    auto c = std::make_unique<ChannelCredentials>();
+                    Check(polyrpc_channel_credentials_create_insecure(&c->creds),
+                          "polyrpc_channel_credentials_create_insecure");
+                    return c;
+                  })
+      .def_static(
+          "tls",
+          [](std::optional<std::string> root, std::optional<std::string> chain,
+             std::optional<std::string> key) {
+            auto c = std::make_unique<ChannelCredentials>();
+            Check(polyrpc_channel_credentials_create_tls(OptStr(root), OptStr(chain), OptStr(key),
+                                                         &c->creds),
+                  "polyrpc_channel_credentials_create_tls");
+            return c;
+          },
+          py::arg("root_pem"), py::arg("cert_chain_pem"), py::arg("private_key_pem"));
 
   py::class_<ServerCredentials>(m, "ServerCredentials")
-      .def_static("insecure", [] {
-        auto c = std::make_unique<ServerCredentials>();
-        Check(polyrpc_server_credentials_create_insecure(&c->creds),
-              "polyrpc_server_credentials_create_insecure");
-        return c;
-      })
-      .def_static("tls", [](const std::string& chain, const std::string& key,
-                            std::optional<std::string> client_ca, bool require_client_cert) {
-        auto c = std::make_unique<ServerCredentials>();
-        Check(polyrpc_server_credentials_create_tls(chain.c_str(), key.c_str(), OptStr(client_ca),
-                                                    require_client_cert ? 1 : 0, &c->creds),
-              "polyrpc_server_credentials_create_tls");
-        return c;
-      }, py::arg("cert_chain_pem"), py::arg("private_key_pem"), py::arg("client_ca_pem"),
-         py::arg("require_client_cert"));
+      .def_static("insecure",
+                  [] {
+                    auto c = std::make_unique<ServerCredentials>();
+                    Check(polyrpc_server_credentials_create_insecure(&c->creds),
+                          "polyrpc_server_credentials_create_insecure");
+                    return c;
+                  })
+      .def_static(
+          "tls",
+          [](const std::string& chain, const std::string& key, std::optional<std::string> client_ca,
+             bool require_client_cert) {
+            auto c = std::make_unique<ServerCredentials>();
+            Check(
+                polyrpc_server_credentials_create_tls(chain.c_str(), key.c_str(), OptStr(client_ca),
+                                                      require_client_cert ? 1 : 0, &c->creds),
+                "polyrpc_server_credentials_create_tls");
+            return c;
+          },
+          py::arg("cert_chain_pem"), py::arg("private_key_pem"), py::arg("client_ca_pem"),
+          py::arg("require_client_cert"));
 
   py::class_<CallCredentials>(m, "CallCredentials")
       .def_static("bearer", [](const std::string& token) {
@@ -957,6 +970,8 @@ PYBIND11_MODULE(_polyrpc, m) {
            py::arg("tag") = none)
       .def("recv_message", &Call::RecvMessage, py::arg("cq") = none, py::arg("tag") = none)
       .def("take_message", &Call::TakeMessage)
+      .def("last_message_compressed", &Call::LastMessageCompressed,
+           "Whether the last received message arrived compressed.")
       .def("recv_status", &Call::RecvStatus, py::arg("cq") = none, py::arg("tag") = none)
       .def("status", &Call::Status)
       .def("initial_metadata", &Call::InitialMetadata)
@@ -984,9 +999,9 @@ PYBIND11_MODULE(_polyrpc, m) {
            py::arg("credentials"), py::arg("options") = none)
       .def("create_call", &Channel::CreateCall, py::arg("method"), py::arg("timeout_ms"),
            py::arg("metadata"), py::arg("flags"), py::return_value_policy::take_ownership)
-      .def("unary", &Channel::Unary, py::arg("method"), py::arg("timeout_ms"),
-           py::arg("metadata"), py::arg("flags"), py::arg("request"), py::arg("compression"),
-           py::arg("credentials"), py::arg("authority"))
+      .def("unary", &Channel::Unary, py::arg("method"), py::arg("timeout_ms"), py::arg("metadata"),
+           py::arg("flags"), py::arg("request"), py::arg("compression"), py::arg("credentials"),
+           py::arg("authority"))
       .def("get_state", &Channel::GetState, py::arg("try_to_connect") = false)
       .def("wait_for_state_change", &Channel::WaitForStateChange, py::arg("last"),
            py::arg("timeout_ms"))

@@ -130,6 +130,10 @@ class ServicerContext:
     def add_done_callback(self, callback: Any) -> None:
         self._watch().add_done_callback(lambda _f: callback(self))
 
+    def last_request_compressed(self) -> bool:
+        """polyrpc extension: whether the last request message arrived compressed."""
+        return self._call.last_message_compressed()
+
     def auth_context(self) -> Dict[str, Any]:
         return {}
 
