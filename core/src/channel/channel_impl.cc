@@ -173,16 +173,16 @@ void ChannelImpl::NotifyOnStateChange(ConnectivityState last, Deadline deadline,
   auto poll = std::make_shared<std::function<void()>>();
   *poll = [self, last, deadline, fn, timer, poll]() {
     ConnectivityState s = self->GetState(false);
-    if (s != last) {
-      fn(true);
-      *poll = nullptr;
-      timer->reset();
-      return;
-    }
-    if (Clock::now() >= deadline) {
-      fn(false);
-      *poll = nullptr;
-      timer->reset();
+    bool changed = s != last;
+    if (changed || Clock::now() >= deadline) {
+      // Clearing *poll destroys this very closure and its captures while it runs: work on
+      // copies from here on.
+      auto done = fn;
+      auto t = timer;
+      auto p = poll;
+      *p = nullptr;
+      t->reset();
+      done(changed);
       return;
     }
     (*timer)->Start(5, [poll] {
