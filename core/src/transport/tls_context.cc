@@ -89,6 +89,15 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 }
 
 SSL_CTX* NewCtx(const SSL_METHOD* method, std::string* error) {
+  // OpenSSL's own atexit cleanup would free its locks while our I/O threads may still be in a
+  // handshake at process exit (a crash seen in the interop client). The first initialisation
+  // decides, so do it before any other OpenSSL use of ours, without the atexit handler.
+  static const bool initialised = [] {
+    return OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_LOAD_SSL_STRINGS |
+                                OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+                            nullptr) == 1;
+  }();
+  (void)initialised;
   SSL_CTX* ctx = SSL_CTX_new(method);
   if (ctx == nullptr) {
     *error = "SSL_CTX_new failed: " + TlsErrorString("unknown error");
