@@ -88,16 +88,21 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
   return SSL_TLSEXT_ERR_OK;
 }
 
+bool InitOpenSsl() {
+  static const bool ok = OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_LOAD_SSL_STRINGS |
+                                              OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+                                          nullptr) == 1;
+  return ok;
+}
+// At load time too: any earlier OpenSSL call (reading a PEM file, say) would initialise it with
+// the atexit handler.
+const bool g_openssl_initialised = InitOpenSsl();
+
 SSL_CTX* NewCtx(const SSL_METHOD* method, std::string* error) {
   // OpenSSL's own atexit cleanup would free its locks while our I/O threads may still be in a
   // handshake at process exit (a crash seen in the interop client). The first initialisation
   // decides, so do it before any other OpenSSL use of ours, without the atexit handler.
-  static const bool initialised = [] {
-    return OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_LOAD_SSL_STRINGS |
-                                OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
-                            nullptr) == 1;
-  }();
-  (void)initialised;
+  InitOpenSsl();
   SSL_CTX* ctx = SSL_CTX_new(method);
   if (ctx == nullptr) {
     *error = "SSL_CTX_new failed: " + TlsErrorString("unknown error");
