@@ -556,8 +556,6 @@ void ClientCallImpl::Cancel() {
 
 void ClientCallImpl::Finish(StatusCode code, const std::string& message) {
   if (status_known_) return;
-  bool local = true;
-  (void)local;
   recv_failed_ = true;
   recv_queue_.clear();
   SetStatus(Status(code, message), {});
