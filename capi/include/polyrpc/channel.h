@@ -52,7 +52,9 @@ POLYRPC_API polyrpc_error_t polyrpc_channel_wait_for_state_change(
     polyrpc_channel_t *ch, polyrpc_connectivity_state_t last, int64_t timeout_ms);
 /* Cancels all calls, state SHUTDOWN; further calls fail with UNAVAILABLE. Thread-safe. */
 POLYRPC_API polyrpc_error_t polyrpc_channel_close(polyrpc_channel_t *ch);
-/* Closes and releases the handle. NULL is a no-op. Since 0.1. */
+/* Releases the handle. Calls in flight keep the channel alive and finish normally (call
+ * polyrpc_channel_close() first to cancel them); the connection closes when the last call is
+ * gone. NULL is a no-op. Since 0.1. */
 POLYRPC_API void polyrpc_channel_destroy(polyrpc_channel_t *ch);
 
 #ifdef __cplusplus

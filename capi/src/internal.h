@@ -1,0 +1,319 @@
+// Internals of libpolyrpc, the C ABI over the C++ core: handle tags, the error path shared by
+// every entry point, and the definitions of the opaque C structs.
+//
+// Handles. Every C handle starts with a 32-bit tag (HandleTag) that names its type while it is
+// alive and is overwritten with kDeadTag when it is destroyed. Entry points check the tag before
+// anything else, so NULL, destroyed and wrong-type handles are reported as misuse instead of
+// crashing. To make the check on a destroyed handle a read of valid memory, destroyed shells are
+// not freed at once: they go to a per-thread quarantine ring (handle.cc) and are freed only when
+// pushed out by newer ones. A handle used within the last kQuarantineSize destructions on the
+// destroying thread is therefore always detected; older dangling handles are beyond help (as in
+// every C library). Shells are small: the state they point to is released at destroy time.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "polyrpc++/polyrpc.hpp"
+#include "polyrpc/polyrpc.h"
+
+namespace polyrpc::capi {
+
+enum HandleTag : uint32_t {
+  kBufferTag = 0x50427566,       // "PBuf"
+  kMetadataTag = 0x504d6461,     // "PMda"
+  kCqTag = 0x50437175,           // "PCqu"
+  kOptionsTag = 0x504f7074,      // "POpt"
+  kChanCredsTag = 0x50436372,    // "PCcr"
+  kServerCredsTag = 0x50536372,  // "PScr"
+  kCallCredsTag = 0x504b6372,    // "PKcr"
+  kChannelTag = 0x5043686e,      // "PChn"
+  kCallTag = 0x5043616c,         // "PCal"
+  kServerTag = 0x50537276,       // "PSrv"
+  kDeadTag = 0xdeadbeef,
+};
+
+// An API error on its way to the caller. Thrown inside the library only; the entry-point macro
+// turns it into the return code and the thread's last-error message.
+struct ApiError {
+  polyrpc_error_t code;
+  std::string message;
+};
+
+[[noreturn]] void Throw(polyrpc_error_t code, std::string message);
+
+// Records message as this thread's last error and returns code.
+polyrpc_error_t SetLastError(polyrpc_error_t code, const std::string& message);
+// Maps the exception being handled (inside a catch block) to an error code + message.
+polyrpc_error_t HandleCurrentException(const char* function) noexcept;
+
+// The process id the library objects belong to (updated in a fork child by pthread_atfork).
+pid_t CurrentPid();
+
+// Keeps obj alive until the process ends. Used for a parent's objects in a fork child: their I/O
+// threads do not exist there, so running their destructors could block forever.
+void KeepForever(std::shared_ptr<void> obj);
+
+// Channel handle check shared by channel.cc and call.cc (tag, fork, not destroyed).
+struct ChannelHandle;
+ChannelHandle* CheckChannel(polyrpc_channel* ch);
+// Maps a core setup error text to TLS (certificates, keys) or fallback.
+polyrpc_error_t ClassifySetupError(const std::string& error, polyrpc_error_t fallback);
+
+// Retires a destroyed shell: its tag is already kDeadTag; free_fn(shell) runs later.
+void Quarantine(void* shell, void (*free_fn)(void*));
+
+inline void RequireArg(bool ok, const char* message) {
+  if (!ok) Throw(POLYRPC_ERROR_INVALID_ARGUMENT, message);
+}
+
+// Validates one metadata entry (key rules, reserved headers, printable values); throws.
+void ValidateMetadataEntry(const char* key, const uint8_t* value, size_t len);
+// "identity", "deflate", "gzip" -> true.
+bool IsKnownCompression(const char* algorithm);
+
+// ---- Completion queues ------------------------------------------------------------------
+
+// The engine behind polyrpc_cq_t. Shared by the handle and by every pending operation, so a
+// completion arriving after polyrpc_cq_destroy() finds it alive (and drops the event).
+class CompletionQueue {
+ public:
+  enum class Kind { kQueue, kCallback };
+  CompletionQueue();  // queue kind; throws on eventfd failure
+  CompletionQueue(polyrpc_completion_fn fn, void* user_data, void (*user_data_free)(void*));
+  ~CompletionQueue();
+
+  Kind kind() const { return kind_; }
+  int fd() const { return efd_; }
+
+  // Registers one operation about to start; CLOSED after shutdown or destroy.
+  void BeginOp();
+  // Undoes BeginOp when the operation could not be started.
+  void AbandonOp();
+  // Delivers the completion of an operation registered with BeginOp. Runs the callback (callback
+  // kind) or queues the event; never holds the lock while calling out.
+  void Complete(void* tag, bool success);
+
+  // polyrpc_cq_next. Returns the event type.
+  polyrpc_event_type_t Next(int timeout_ms, void** tag, int* success);
+  void Shutdown();
+  // The handle is gone: pending completions are dropped from now on.
+  void Destroy();
+
+ private:
+  void SignalLocked();    // make the eventfd readable
+  void UnsignalLocked();  // make it non-readable again
+  bool DrainedLocked() const { return shutdown_ && pending_ == 0 && events_.empty(); }
+
+  const Kind kind_;
+  int efd_ = -1;
+  polyrpc_completion_fn fn_ = nullptr;
+  void* user_data_ = nullptr;
+  void (*user_data_free_)(void*) = nullptr;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  struct Event {
+    void* tag;
+    bool success;
+  };
+  std::deque<Event> events_;
+  size_t pending_ = 0;  // operations started and not completed yet
+  bool shutdown_ = false;
+  bool destroyed_ = false;
+  bool signalled_ = false;
+};
+
+// A blocked caller's wait for one operation (cq == NULL). Shared with the completion so that
+// the waiter may stop waiting early (cancel) without the completion touching freed memory.
+class OpWaiter {
+ public:
+  void Done(bool ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ok_ = ok;
+    done_ = true;
+    cv_.notify_all();
+  }
+  // Wakes the waiter without a completion: the call was cancelled (success=0).
+  void Abort() {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborted_ = true;
+    cv_.notify_all();
+  }
+  bool Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return done_ || aborted_; });
+    return done_ && ok_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool aborted_ = false;
+  bool ok_ = false;
+};
+
+// Where one operation reports: a cq (queue or callback) with its tag, or a blocked thread.
+struct OpTarget {
+  std::shared_ptr<CompletionQueue> cq;
+  void* tag = nullptr;
+  std::shared_ptr<OpWaiter> waiter;
+
+  void Deliver(bool ok) const {
+    if (cq) {
+      cq->Complete(tag, ok);
+    } else if (waiter) {
+      waiter->Done(ok);
+    }
+  }
+};
+
+}  // namespace polyrpc::capi
+
+// ---- The handles ---------------------------------------------------------------------------
+
+namespace polyrpc::capi {
+
+struct BufferHandle {
+  std::atomic<uint32_t> tag{kBufferTag};
+  polyrpc::Slice slice;
+};
+
+struct MetadataHandle {
+  std::atomic<uint32_t> tag{kMetadataTag};
+  polyrpc::Metadata own;
+  // The entries: &own for caller-owned lists, or the core's list for metadata owned by a call.
+  const polyrpc::Metadata* md = &own;
+  bool owned_by_call = false;
+};
+
+struct CqHandle {
+  std::atomic<uint32_t> tag{kCqTag};
+  std::shared_ptr<CompletionQueue> q;
+};
+
+struct OptionsHandle {
+  std::atomic<uint32_t> tag{kOptionsTag};
+  polyrpc::Options options;
+};
+
+struct ChannelCredsHandle {
+  std::atomic<uint32_t> tag{kChanCredsTag};
+  std::shared_ptr<polyrpc::ChannelCredentials> creds;
+};
+
+struct ServerCredsHandle {
+  std::atomic<uint32_t> tag{kServerCredsTag};
+  std::shared_ptr<polyrpc::ServerCredentials> creds;
+};
+
+struct CallCredsHandle {
+  std::atomic<uint32_t> tag{kCallCredsTag};
+  std::string bearer_token;
+};
+
+struct ChannelHandle {
+  std::atomic<uint32_t> tag{kChannelTag};
+  pid_t pid = 0;
+  std::shared_ptr<polyrpc::Channel> channel;
+};
+
+class CallState;
+class ServerState;
+
+struct CallHandle {
+  std::atomic<uint32_t> tag{kCallTag};
+  std::shared_ptr<CallState> state;
+};
+
+struct ServerHandle {
+  std::atomic<uint32_t> tag{kServerTag};
+  pid_t pid = 0;
+  std::shared_ptr<ServerState> state;
+};
+
+
+// The C handle types are only declared (in the public headers) and never defined: the library's
+// handles are these internal structs, cast at the boundary. So the debug info, and with it the
+// ABI baseline of capi/abi, shows the C types as opaque, as the header does.
+template <typename C>
+struct Internal;
+#define POLYRPC_HANDLE_TYPE(c_type, internal_type) \
+  template <>                                      \
+  struct Internal<c_type> {                        \
+    using type = internal_type;                    \
+  };                                               \
+  inline c_type* ToC(internal_type* h) { return reinterpret_cast<c_type*>(h); } \
+  inline const c_type* ToC(const internal_type* h) { return reinterpret_cast<const c_type*>(h); }
+POLYRPC_HANDLE_TYPE(polyrpc_buffer, BufferHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_metadata, MetadataHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_cq, CqHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_options, OptionsHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_channel_credentials, ChannelCredsHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_server_credentials, ServerCredsHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_call_credentials, CallCredsHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_channel, ChannelHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_call, CallHandle)
+POLYRPC_HANDLE_TYPE(polyrpc_server, ServerHandle)
+#undef POLYRPC_HANDLE_TYPE
+
+// Checks the tag of a C handle and returns the internal handle; throws INVALID_ARGUMENT (NULL,
+// wrong type) or CLOSED (destroyed).
+template <typename C>
+typename Internal<C>::type* Check(C* c, HandleTag tag, const char* what) {
+  auto* h = reinterpret_cast<typename Internal<C>::type*>(c);
+  if (h == nullptr) Throw(POLYRPC_ERROR_INVALID_ARGUMENT, std::string(what) + " is NULL");
+  uint32_t t = h->tag.load(std::memory_order_acquire);
+  if (t == tag) return h;
+  if (t == kDeadTag) Throw(POLYRPC_ERROR_CLOSED, std::string(what) + " was destroyed");
+  Throw(POLYRPC_ERROR_INVALID_ARGUMENT, std::string(what) + " is not a valid " + what + " handle");
+}
+template <typename C>
+const typename Internal<C>::type* Check(const C* c, HandleTag tag, const char* what) {
+  return Check(const_cast<C*>(c), tag, what);
+}
+
+// Marks h destroyed and hands it to the quarantine.
+template <typename T>
+void Retire(T* h) {
+  h->tag.store(kDeadTag, std::memory_order_release);
+  Quarantine(h, [](void* p) { delete static_cast<T*>(p); });
+}
+
+}  // namespace polyrpc::capi
+
+// Creates the C handle of a server call (server.cc -> call.cc).
+polyrpc_call* polyrpc_capi_wrap_server_call(std::shared_ptr<polyrpc::ServerCall> call);
+
+// ---- The entry-point macros: every exported function body is wrapped in one of these --------
+
+// For functions returning polyrpc_error_t.
+#define POLYRPC_API_TRY try {
+#define POLYRPC_API_CATCH                                                \
+  }                                                                      \
+  catch (...) {                                                          \
+    return ::polyrpc::capi::HandleCurrentException(__func__);            \
+  }
+// For functions returning something else (a pointer, a size, void): errors set the last-error
+// message and the function returns fallback.
+#define POLYRPC_API_CATCH_RETURN(fallback)                               \
+  }                                                                      \
+  catch (...) {                                                          \
+    ::polyrpc::capi::HandleCurrentException(__func__);                   \
+    return fallback;                                                     \
+  }
+#define POLYRPC_API_CATCH_VOID                                           \
+  }                                                                      \
+  catch (...) {                                                          \
+    ::polyrpc::capi::HandleCurrentException(__func__);                   \
+  }
