@@ -1,0 +1,1 @@
+"""Developer tools shipped with polyrpc (``python -m polyrpc.tools.protoc``)."""
