@@ -503,3 +503,20 @@ TEST_F(E2E, BadTargetIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+int g_wrap_frees = 0;
+TEST(SliceTest, WrapFreesExactlyOnceAfterTheLastReference) {
+  static const uint8_t data[] = {1, 2, 3};
+  g_wrap_frees = 0;
+  {
+    Slice a = Slice::Wrap(data, 3, [](void*) { ++g_wrap_frees; }, nullptr);
+    Slice b = a.Sub(1, 2);
+    EXPECT_EQ(g_wrap_frees, 0);
+    a = Slice();
+    EXPECT_EQ(g_wrap_frees, 0);
+    EXPECT_EQ(b.data()[0], 2);
+  }
+  EXPECT_EQ(g_wrap_frees, 1);
+}
+}  // namespace

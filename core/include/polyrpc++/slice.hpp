@@ -44,14 +44,18 @@ class Slice {
   // Wraps caller memory without copying; free_fn(user_data) runs when the last reference goes,
   // on whichever thread drops it.
   static Slice Wrap(const uint8_t* data, size_t len, void (*free_fn)(void*), void* user_data) {
+    // Built in place (never copied), so free_fn runs exactly once.
     struct Releaser {
-      void (*fn)(void*);
-      void* ud;
+      Releaser(void (*f)(void*), void* u) : fn(f), ud(u) {}
+      Releaser(const Releaser&) = delete;
+      Releaser& operator=(const Releaser&) = delete;
       ~Releaser() {
         if (fn) fn(ud);
       }
+      void (*fn)(void*);
+      void* ud;
     };
-    auto owner = std::make_shared<Releaser>(Releaser{free_fn, user_data});
+    auto owner = std::make_shared<Releaser>(free_fn, user_data);
     return Slice(std::shared_ptr<const void>(owner, data), data, len);
   }
   // Borrows static memory (never freed).
