@@ -34,4 +34,17 @@ if ! "$PYTHON" -c 'import grpc, grpc_tools, google.protobuf, pybind11, pytest' >
   echo "bootstrap: installing pip packages: ${PIP_PACKAGES[*]}"
   "$PYTHON" -m pip install -q "${PIP_PACKAGES[@]}"
 fi
+# ghz, the gRPC load generator bench/run uses (optional: without Go the bootstrap still succeeds
+# and bench/run reports ghz as missing and skips its rows).
+GHZ_VERSION=v0.120.0
+if command -v go >/dev/null 2>&1; then
+  GHZ_BIN="$(go env GOPATH)/bin/ghz"
+  if [ ! -x "$GHZ_BIN" ] && ! command -v ghz >/dev/null 2>&1; then
+    echo "bootstrap: installing ghz $GHZ_VERSION (go install)"
+    go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" ||
+      echo "bootstrap: WARNING: ghz install failed; bench/run will skip its ghz rows"
+  fi
+else
+  echo "bootstrap: Go not found: ghz not installed; bench/run will skip its ghz rows"
+fi
 echo "bootstrap: ok"
