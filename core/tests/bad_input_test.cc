@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "polyrpc++/polyrpc.hpp"
 #include "raw_h2.h"
@@ -27,6 +28,9 @@ struct HoldLog {
   int done = 0;
   int cancelled = 0;
   std::vector<std::shared_ptr<ServerCall>> calls;
+  int flood_sent = 0;
+  bool flood_ended = false;
+  bool flood_cancelled = false;
 
   template <typename Pred>
   bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
@@ -70,6 +74,23 @@ class BadInput : public ::testing::Test {
         log->cv.notify_all();
       });
       call->RecvMessage([](bool) {});
+    });
+    // Flood: sends 16 KiB messages until a send fails (the client stopped reading, then left).
+    server_->RegisterMethod("/test.Bad/Flood", [log](std::shared_ptr<ServerCall> call) {
+      std::thread([log, call] {
+        int sent = 0;
+        auto end = Clock::now() + 10s;
+        while (Clock::now() < end && SendBlocking(*call, Slice::Copy(std::string(16384, 'f')))) {
+          ++sent;
+        }
+        {
+          std::lock_guard<std::mutex> lock(log->mu);
+          log->flood_sent = sent;
+          log->flood_ended = true;
+          log->flood_cancelled = call->IsCancelled();
+        }
+        log->cv.notify_all();
+      }).detach();
     });
     std::string err;
     port_ = server_->AddListener("127.0.0.1:0", ServerCredentials::Insecure(), &err);
@@ -318,6 +339,26 @@ TEST_F(BadInput, ClientVanishesMidStream) {
   OpWaiter w;
   log_->calls[0]->SendMessage(Slice::Copy("late"), 0, w.Done());
   EXPECT_FALSE(w.Wait());
+  ExpectServerHealthy();
+}
+
+TEST_F(BadInput, ClientVanishesWhileTheServerIsBlockedOnFlowControl) {
+  RawH2Client c(port_);
+  int32_t id = c.Request(GrpcRequestHeaders("/test.Bad/Flood"), GrpcFrame("go"), true);
+  ASSERT_GT(id, 0);
+  // Read a little, then stop reading: the server fills the 64 KiB window and its sends stall.
+  c.PumpUntil([&] { return c.stream(id).data.size() > 16384; }, 2000ms);
+  std::this_thread::sleep_for(300ms);
+  {
+    std::lock_guard<std::mutex> lock(log_->mu);
+    ASSERT_FALSE(log_->flood_ended) << "the server should be blocked, not finished";
+  }
+  c.CloseSocket();
+  ASSERT_TRUE(log_->WaitFor([&] { return log_->flood_ended; }, 5000ms))
+      << "a send blocked on a vanished client never completed";
+  EXPECT_TRUE(log_->flood_cancelled);
+  // It was flow-controlled: far fewer than 10 s worth of messages went out.
+  EXPECT_LT(log_->flood_sent, 1000);
   ExpectServerHealthy();
 }
 
