@@ -60,8 +60,12 @@ static void test_unary_blocking(void) {
   peer = polyrpc_call_peer(call);
   CHECK(peer != NULL && strstr(peer, "127.0.0.1") != NULL);
   CHECK(polyrpc_call_method(call) == NULL); /* client call */
-  /* A second unary on the same call is misuse. */
-  CHECK_ERR(polyrpc_call_unary(call, req, &resp), POLYRPC_ERROR_WRONG_STATE);
+  /* A second unary on the same call is misuse; *response is NULL on failure. */
+  {
+    polyrpc_buffer_t *again = (polyrpc_buffer_t *)1;
+    CHECK_ERR(polyrpc_call_unary(call, req, &again), POLYRPC_ERROR_WRONG_STATE);
+    CHECK(again == NULL);
+  }
   polyrpc_buffer_destroy(resp);
   polyrpc_buffer_destroy(req);
   polyrpc_call_destroy(call);
