@@ -221,13 +221,22 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
   DeliverMessages();
 }
 
-void CallBase::AccumulateHeader(std::string_view name, std::string_view value) {
+bool CallBase::CountHeader(std::string_view name, std::string_view value) {
   header_block_bytes_ += name.size() + value.size() + 32;
-  if (header_block_bytes_ > max_header_list_size_) {
-    header_block_too_large_ = true;
-    return;
+  if (header_block_bytes_ > max_header_list_size_) header_block_too_large_ = true;
+  return !header_block_too_large_;
+}
+
+bool CallBase::AddUserMetadata(std::string_view name, std::string_view value, Metadata* md) {
+  if (IsReservedHeader(name)) return true;
+  if (IsBinaryKey(name)) {
+    std::string decoded;
+    if (!Base64Decode(value, &decoded)) return false;
+    md->emplace_back(std::string(name), std::move(decoded));
+  } else {
+    md->emplace_back(std::string(name), std::string(value));
   }
-  header_block_.emplace_back(std::string(name), std::string(value));
+  return true;
 }
 
 std::vector<nghttp2_nv> MakeNv(const std::vector<std::pair<std::string, std::string>>& headers) {
@@ -239,21 +248,6 @@ std::vector<nghttp2_nv> MakeNv(const std::vector<std::pair<std::string, std::str
                   NGHTTP2_NV_FLAG_NONE});
   }
   return nv;
-}
-
-bool ExtractMetadata(const std::vector<std::pair<std::string, std::string>>& block,
-                     Metadata* out) {
-  for (const auto& [k, v] : block) {
-    if (IsReservedHeader(k)) continue;
-    if (IsBinaryKey(k)) {
-      std::string decoded;
-      if (!Base64Decode(v, &decoded)) return false;
-      out->emplace_back(k, std::move(decoded));
-    } else {
-      out->emplace_back(k, v);
-    }
-  }
-  return true;
 }
 
 bool AppendMetadata(const Metadata& md, std::vector<std::pair<std::string, std::string>>* out,

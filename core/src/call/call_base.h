@@ -7,7 +7,7 @@
 // (EventLoop::Defer), never from inside nghttp2 callbacks and never under a lock.
 #pragma once
 
-#include <deque>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -17,6 +17,29 @@
 #include "protocol/message_framer.h"
 
 namespace polyrpc {
+
+// A FIFO on a vector: no allocation until the first push (std::deque allocates its map and a
+// 512-byte node for every call, even an empty one), and storage reused once drained.
+template <typename T>
+class SimpleQueue {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
+  T& front() { return items_[head_]; }
+  void push_back(T v) { items_.push_back(std::move(v)); }
+  void pop_front() {
+    items_[head_] = T();
+    if (++head_ == items_.size()) clear();
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<T> items_;
+  size_t head_ = 0;
+};
 
 class CallBase : public Stream {
  public:
@@ -55,9 +78,12 @@ class CallBase : public Stream {
   ssize_t ReadData(size_t max, uint32_t* data_flags) override;
   void WriteData(size_t len, WriteBatch* batch) override;
 
-  // Header block accumulation (both roles). Returns false if over the size limit.
-  void AccumulateHeader(std::string_view name, std::string_view value);
-  std::vector<std::pair<std::string, std::string>> header_block_;
+  // Header fields are parsed as they arrive (no copy of the whole block). Counts the field
+  // against the header list limit; returns false once the block is over it.
+  bool CountHeader(std::string_view name, std::string_view value);
+  // Adds a user metadata field (reserved headers are skipped; -bin values base64-decoded).
+  // Returns false if a -bin value is not valid base64.
+  static bool AddUserMetadata(std::string_view name, std::string_view value, Metadata* md);
   size_t header_block_bytes_ = 0;
   bool header_block_too_large_ = false;
   size_t max_header_list_size_ = 16384;
@@ -72,7 +98,7 @@ class CallBase : public Stream {
   int64_t max_send_message_;
 
   // Outgoing.
-  std::deque<Slice> out_;
+  SimpleQueue<Slice> out_;
   size_t out_bytes_ = 0;
   uint64_t out_written_ = 0;   // bytes handed to the transport
   uint64_t out_enqueued_ = 0;  // bytes ever queued
@@ -86,7 +112,7 @@ class CallBase : public Stream {
     Slice payload;
     bool compressed;
   };
-  std::deque<Received> recv_queue_;
+  SimpleQueue<Received> recv_queue_;
   Completion recv_done_;
   bool remote_closed_ = false;  // END_STREAM or stream closed: no more messages
   bool recv_failed_ = false;    // stop delivering queued messages (cancel, errors)
@@ -101,13 +127,15 @@ class CallBase : public Stream {
   bool ready_compressed_ = false;
 };
 
+// "application/grpc", "application/grpc+proto", "application/grpc;..." are gRPC.
+inline bool IsGrpcContentType(std::string_view v) {
+  return v.substr(0, 16) == "application/grpc" && (v.size() == 16 || v[16] == '+' || v[16] == ';');
+}
+
 // Builds an nghttp2 header list that points into the given strings (which must outlive the
 // submit call; nghttp2 copies them).
 std::vector<nghttp2_nv> MakeNv(const std::vector<std::pair<std::string, std::string>>& headers);
 
-// Splits a received header block into user metadata (reserved headers removed, -bin values
-// base64-decoded). Returns false if a -bin value is not valid base64.
-bool ExtractMetadata(const std::vector<std::pair<std::string, std::string>>& block, Metadata* out);
 // Appends user metadata to an outgoing header list, base64-encoding -bin values (unpadded, as
 // gRPC sends). Invalid or reserved keys are rejected: returns false and *error.
 bool AppendMetadata(const Metadata& md, std::vector<std::pair<std::string, std::string>>* out,

@@ -590,12 +590,28 @@ void ClientCallImpl::SetStatus(Status status, Metadata trailers) {
 }
 
 void ClientCallImpl::OnHeader(std::string_view name, std::string_view value) {
-  AccumulateHeader(name, value);
+  if (!CountHeader(name, value) || status_known_) return;
+  HeaderFields& f = fields_;
+  if (name == ":status") {
+    f.http_status.assign(value);
+  } else if (name == "content-type") {
+    f.grpc_content_type = IsGrpcContentType(value);
+    if (!f.grpc_content_type) f.content_type.assign(value);
+  } else if (name == "grpc-status") {
+    f.have_grpc_status = true;
+    f.grpc_status.assign(value);
+  } else if (name == "grpc-message") {
+    f.grpc_message = PercentDecode(value);
+  } else if (name == "grpc-encoding") {
+    recv_encoding_name_.assign(value);
+  } else if (!AddUserMetadata(name, value, &f.metadata)) {
+    f.bad_binary = true;
+  }
 }
 
 void ClientCallImpl::OnHeadersEnd(bool end_stream) {
-  auto block = std::move(header_block_);
-  header_block_.clear();
+  HeaderFields f = std::move(fields_);
+  fields_ = HeaderFields();
   header_block_bytes_ = 0;
   if (header_block_too_large_) {
     header_block_too_large_ = false;
@@ -605,37 +621,28 @@ void ClientCallImpl::OnHeadersEnd(bool end_stream) {
   if (status_known_) return;
   if (!got_headers_) {
     // Response headers (or a trailers-only response).
-    std::string http_status, content_type, grpc_status;
-    for (const auto& [k, v] : block) {
-      if (k == ":status") http_status = v;
-      else if (k == "content-type") content_type = v;
-      else if (k == "grpc-status") grpc_status = v;
-      else if (k == "grpc-encoding") recv_encoding_name_ = v;
-    }
     // http-grpc-status-mapping.md: the HTTP status decides only when there is no grpc-status.
-    if (http_status != "200" && grpc_status.empty()) {
-      int hs = atoi(http_status.c_str());
-      Finish(StatusFromHttpStatus(hs), "Received http2 header with status: " + http_status);
+    if (f.http_status != "200" && !f.have_grpc_status) {
+      int hs = atoi(f.http_status.c_str());
+      Finish(StatusFromHttpStatus(hs), "Received http2 header with status: " + f.http_status);
       return;
     }
-    if (grpc_status.empty() &&
-        content_type.compare(0, 16, "application/grpc") != 0) {
-      Finish(StatusCode::UNKNOWN, "Received unexpected content-type: '" + content_type + "'");
+    if (!f.have_grpc_status && !f.grpc_content_type) {
+      Finish(StatusCode::UNKNOWN, "Received unexpected content-type: '" + f.content_type + "'");
       return;
     }
     if (!recv_encoding_name_.empty()) recv_compression_ = ParseCompression(recv_encoding_name_);
-    if (!grpc_status.empty() || end_stream) {
+    if (f.have_grpc_status || end_stream) {
       // Trailers-only: no initial metadata for the application.
       got_headers_ = true;
-      ProcessTrailers(block);
+      ProcessTrailers(std::move(f));
       return;
     }
-    Metadata md;
-    if (!ExtractMetadata(block, &md)) {
+    if (f.bad_binary) {
       Finish(StatusCode::INTERNAL, "Invalid base64 in binary metadata");
       return;
     }
-    initial_metadata_ = std::move(md);
+    initial_metadata_ = std::move(f.metadata);
     got_headers_ = true;
     if (initial_md_done_) {
       Completion d = std::move(initial_md_done_);
@@ -644,35 +651,23 @@ void ClientCallImpl::OnHeadersEnd(bool end_stream) {
     }
     return;
   }
-  ProcessTrailers(block);
+  ProcessTrailers(std::move(f));
 }
 
-void ClientCallImpl::ProcessTrailers(
-    const std::vector<std::pair<std::string, std::string>>& block) {
-  std::string grpc_status, grpc_message;
-  bool have_status = false;
-  for (const auto& [k, v] : block) {
-    if (k == "grpc-status") {
-      grpc_status = v;
-      have_status = true;
-    } else if (k == "grpc-message") {
-      grpc_message = PercentDecode(v);
-    }
-  }
-  Metadata md;
-  ExtractMetadata(block, &md);
+void ClientCallImpl::ProcessTrailers(HeaderFields f) {
   remote_closed_ = true;
-  if (!have_status) {
+  if (!f.have_grpc_status) {
     recv_failed_ = true;
-    SetStatus(Status(StatusCode::UNKNOWN, "Trailers without grpc-status"), std::move(md));
+    SetStatus(Status(StatusCode::UNKNOWN, "Trailers without grpc-status"), std::move(f.metadata));
     return;
   }
   int code = 0;
-  if (!ParseStatusCode(grpc_status, &code) || code < 0 || code > 16) {
+  if (!ParseStatusCode(f.grpc_status, &code) || code < 0 || code > 16) {
     code = static_cast<int>(StatusCode::UNKNOWN);
   }
   // Messages already received stay deliverable after an OK status.
-  SetStatus(Status(static_cast<StatusCode>(code), grpc_message), std::move(md));
+  SetStatus(Status(static_cast<StatusCode>(code), std::move(f.grpc_message)),
+            std::move(f.metadata));
   if (conn_ && stream_id() > 0 && !stream_closed_ && !half_close_) {
     // The server is done; stop our half of the stream.
     conn_->SubmitRstStream(stream_id(), NGHTTP2_CANCEL);

@@ -57,7 +57,19 @@ class ClientCallImpl final : public ClientCall, public CallBase {
   void OnClose(uint32_t h2_error, const std::string& connection_error) override;
   void OnRecvError(StatusCode code, const std::string& message) override;
   bool OnOutputDrained(uint32_t* data_flags) override;
-  void ProcessTrailers(const std::vector<std::pair<std::string, std::string>>& block);
+  // What the current header block said, parsed as it arrived.
+  struct HeaderFields {
+    std::string http_status;
+    bool grpc_content_type = false;
+    std::string content_type;  // only when it is not a gRPC one (for the error message)
+    bool have_grpc_status = false;
+    std::string grpc_status;
+    std::string grpc_message;
+    Metadata metadata;
+    bool bad_binary = false;
+  };
+  void ProcessTrailers(HeaderFields fields);
+  HeaderFields fields_;
 
   std::shared_ptr<ChannelImpl> channel_;
   std::string method_;

@@ -27,15 +27,39 @@ ServerCallImpl::~ServerCallImpl() {
 }
 
 void ServerCallImpl::OnHeader(std::string_view name, std::string_view value) {
-  AccumulateHeader(name, value);
+  if (!CountHeader(name, value) || got_request_) return;
+  RequestFields& f = fields_;
+  if (!name.empty() && name[0] == ':') {
+    if (name == ":method") {
+      f.post = value == "POST";
+      if (!f.post) f.http_method.assign(value);
+    } else if (name == ":path") {
+      method_.assign(value);
+    } else if (name == ":authority") {
+      authority_.assign(value);
+    }
+  } else if (name == "content-type") {
+    f.grpc_content_type = IsGrpcContentType(value);
+    if (!f.grpc_content_type) f.content_type.assign(value);
+  } else if (name == "grpc-timeout") {
+    f.have_timeout = true;
+    f.timeout_ok = ParseGrpcTimeout(value, &f.timeout_ns);
+    if (!f.timeout_ok) f.bad_timeout.assign(value);
+  } else if (name == "grpc-encoding") {
+    if (value != "identity") f.encoding.assign(value);
+  } else if (name == "grpc-accept-encoding") {
+    client_accept_encoding_.assign(value);
+  } else if (name == "host") {
+    if (authority_.empty()) authority_.assign(value);
+  } else if (!AddUserMetadata(name, value, &client_metadata_)) {
+    f.bad_binary = true;
+  }
 }
 
 void ServerCallImpl::OnHeadersEnd(bool end_stream) {
-  auto block = std::move(header_block_);
-  header_block_.clear();
   header_block_bytes_ = 0;
   if (!got_request_) {
-    HandleRequestHeaders(std::move(block), end_stream);
+    HandleRequestHeaders(end_stream);
     return;
   }
   // Request trailers from the client: the end of its stream.
@@ -58,64 +82,43 @@ void ServerCallImpl::RejectHttp(int http_status, StatusCode code, const std::str
   AfterStatusSent();
 }
 
-void ServerCallImpl::HandleRequestHeaders(std::vector<std::pair<std::string, std::string>> block,
-                                          bool end_stream) {
+void ServerCallImpl::HandleRequestHeaders(bool end_stream) {
   got_request_ = true;
   if (end_stream) remote_closed_ = true;
+  RequestFields f = std::move(fields_);
   if (header_block_too_large_) {
     RejectHttp(200, StatusCode::RESOURCE_EXHAUSTED, "Request header list larger than the limit");
     return;
   }
-  std::string http_method, content_type, timeout, encoding;
-  for (const auto& [k, v] : block) {
-    if (k.empty()) continue;
-    if (k[0] == ':') {
-      if (k == ":method") http_method = v;
-      else if (k == ":path") method_ = v;
-      else if (k == ":authority") authority_ = v;
-    } else if (k == "content-type") {
-      content_type = v;
-    } else if (k == "grpc-timeout") {
-      timeout = v;
-    } else if (k == "grpc-encoding") {
-      encoding = v;
-    } else if (k == "grpc-accept-encoding") {
-      client_accept_encoding_ = v;
-    } else if (k == "host" && authority_.empty()) {
-      authority_ = v;
-    }
-  }
-  if (http_method != "POST") {
-    RejectHttp(405, StatusCode::INTERNAL, "Method not allowed: " + http_method);
+  if (!f.post) {
+    RejectHttp(405, StatusCode::INTERNAL, "Method not allowed: " + f.http_method);
     return;
   }
-  if (content_type.compare(0, 16, "application/grpc") != 0 ||
-      (content_type.size() > 16 && content_type[16] != '+' && content_type[16] != ';')) {
-    RejectHttp(415, StatusCode::INTERNAL, "Unsupported content-type: '" + content_type + "'");
+  if (!f.grpc_content_type) {
+    RejectHttp(415, StatusCode::INTERNAL, "Unsupported content-type: '" + f.content_type + "'");
     return;
   }
-  if (!timeout.empty()) {
-    int64_t ns = 0;
-    if (!ParseGrpcTimeout(timeout, &ns)) {
-      RejectHttp(200, StatusCode::INTERNAL, "Invalid grpc-timeout: '" + timeout + "'");
+  if (f.have_timeout) {
+    if (!f.timeout_ok) {
+      RejectHttp(200, StatusCode::INTERNAL, "Invalid grpc-timeout: '" + f.bad_timeout + "'");
       return;
     }
     auto now = Clock::now();
     auto max_left = Deadline::max() - now;
-    auto left = std::chrono::nanoseconds(ns);
+    auto left = std::chrono::nanoseconds(f.timeout_ns);
     deadline_ = left >= max_left ? InfiniteDeadline()
                                  : now + std::chrono::duration_cast<Clock::duration>(left);
   }
-  if (!encoding.empty() && encoding != "identity") {
-    recv_encoding_name_ = encoding;
-    recv_compression_ = ParseCompression(encoding);
+  if (!f.encoding.empty()) {
+    recv_encoding_name_ = f.encoding;
+    recv_compression_ = ParseCompression(f.encoding);
     if (recv_compression_ == Compression::kUnknown) {
       RejectHttp(200, StatusCode::UNIMPLEMENTED,
-                 "Compression algorithm '" + encoding + "' not supported");
+                 "Compression algorithm '" + f.encoding + "' not supported");
       return;
     }
   }
-  if (!ExtractMetadata(block, &client_metadata_)) {
+  if (f.bad_binary) {
     RejectHttp(200, StatusCode::INTERNAL, "Invalid base64 in binary metadata");
     return;
   }

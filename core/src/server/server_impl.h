@@ -54,8 +54,21 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   bool OnOutputDrained(uint32_t* data_flags) override;
   void OnLocalEndStreamSent() override;
 
-  void HandleRequestHeaders(std::vector<std::pair<std::string, std::string>> block,
-                            bool end_stream);
+  void HandleRequestHeaders(bool end_stream);
+  // What the request headers said, parsed as they arrived.
+  struct RequestFields {
+    bool post = false;
+    std::string http_method;  // only when it is not POST (for the error message)
+    bool grpc_content_type = false;
+    std::string content_type;  // only when it is not a gRPC one
+    bool have_timeout = false;
+    bool timeout_ok = false;
+    int64_t timeout_ns = 0;
+    std::string bad_timeout;
+    std::string encoding;
+    bool bad_binary = false;
+  };
+  RequestFields fields_;
   // Answers without running a handler: an HTTP error or a trailers-only gRPC status.
   void RejectHttp(int http_status, StatusCode code, const std::string& message);
   void SendHeadersIfNeeded();

@@ -15,11 +15,23 @@ namespace polyrpc {
 
 class WriteBatch {
  public:
+  WriteBatch() = default;
+  WriteBatch(const WriteBatch&) = delete;
+  WriteBatch& operator=(const WriteBatch&) = delete;
+  ~WriteBatch() {
+    // Blocks go back to this thread's cache: a busy connection flushes every loop turn, and a
+    // fresh 16 KiB malloc/free each time showed up as the top cost in profiles.
+    auto& cache = BlockCache();
+    for (auto& b : blocks_) {
+      if (cache.size() < kMaxCachedBlocks) cache.push_back(std::move(b));
+    }
+  }
+
   void Append(const uint8_t* p, size_t n) {
     total_ += n;
     while (n > 0) {
       if (blocks_.empty() || block_used_ == kBlock) {
-        blocks_.push_back(std::make_unique<uint8_t[]>(kBlock));
+        blocks_.push_back(TakeBlock());
         block_used_ = 0;
         pieces_.push_back({blocks_.back().get(), 0});
       }
@@ -66,6 +78,20 @@ class WriteBatch {
     size_t len;
   };
   static constexpr size_t kBlock = 16384;
+  static constexpr size_t kMaxCachedBlocks = 32;
+  static std::vector<std::unique_ptr<uint8_t[]>>& BlockCache() {
+    thread_local std::vector<std::unique_ptr<uint8_t[]>> cache;
+    return cache;
+  }
+  static std::unique_ptr<uint8_t[]> TakeBlock() {
+    auto& cache = BlockCache();
+    if (!cache.empty()) {
+      auto b = std::move(cache.back());
+      cache.pop_back();
+      return b;
+    }
+    return std::unique_ptr<uint8_t[]>(new uint8_t[kBlock]);  // no zeroing
+  }
   std::vector<std::unique_ptr<uint8_t[]>> blocks_;
   size_t block_used_ = 0;
   std::vector<Piece> pieces_;
