@@ -19,10 +19,10 @@ class Slice {
   // Copies len bytes.
   static Slice Copy(const void* data, size_t len) {
     if (len == 0) return Slice();
-    std::shared_ptr<uint8_t[]> buf(new uint8_t[len]);
-    std::memcpy(buf.get(), data, len);
-    const uint8_t* p = buf.get();
-    return Slice(std::shared_ptr<const void>(buf, p), p, len);
+    uint8_t* p;
+    Slice s = Allocate(len, &p);
+    std::memcpy(p, data, len);
+    return s;
   }
   static Slice Copy(std::string_view s) { return Copy(s.data(), s.size()); }
   // Takes ownership of the string's buffer (no copy of the bytes).
@@ -36,7 +36,8 @@ class Slice {
   // Allocates an uninitialised buffer of len bytes; the caller fills it through *out before
   // sharing the slice.
   static Slice Allocate(size_t len, uint8_t** out) {
-    std::shared_ptr<uint8_t[]> buf(new uint8_t[len > 0 ? len : 1]);
+    // One allocation for the bytes and the reference count.
+    std::shared_ptr<uint8_t[]> buf = std::make_shared_for_overwrite<uint8_t[]>(len > 0 ? len : 1);
     *out = buf.get();
     uint8_t* p = buf.get();
     return Slice(std::shared_ptr<const void>(buf, p), p, len);

@@ -132,6 +132,16 @@ inline bool IsGrpcContentType(std::string_view v) {
   return v.substr(0, 16) == "application/grpc" && (v.size() == 16 || v[16] == '+' || v[16] == ';');
 }
 
+// One nghttp2 header entry pointing at name and value (nghttp2 copies them when the list is
+// submitted, so they need to live until then only).
+inline nghttp2_nv NvRef(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+// "0".."16" without formatting.
+std::string_view StatusCodeDigits(StatusCode code);
+
 // Builds an nghttp2 header list that points into the given strings (which must outlive the
 // submit call; nghttp2 copies them).
 std::vector<nghttp2_nv> MakeNv(const std::vector<std::pair<std::string, std::string>>& headers);

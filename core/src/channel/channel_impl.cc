@@ -415,40 +415,46 @@ void ClientCallImpl::EnsureStarted() {
 
 void ClientCallImpl::OnTransportReady(std::shared_ptr<Http2Connection> conn) {
   if (finished_) return;
-  std::vector<std::pair<std::string, std::string>> h;
-  h.reserve(12 + options_.metadata.size());
-  h.emplace_back(":method", "POST");
-  h.emplace_back(":scheme", channel_->tls() ? "https" : "http");
-  h.emplace_back(":path", method_);
-  h.emplace_back(":authority",
-                 options_.authority.empty() ? channel_->authority() : options_.authority);
-  h.emplace_back("te", "trailers");
-  h.emplace_back("content-type", "application/grpc");
-  h.emplace_back("user-agent", channel_->user_agent());
-  if (!send_encoding_label_.empty()) {
-    h.emplace_back("grpc-encoding", send_encoding_label_);
-  } else if (send_compression_ != Compression::kIdentity) {
-    h.emplace_back("grpc-encoding", CompressionName(send_compression_));
-  }
-  h.emplace_back("grpc-accept-encoding", SupportedEncodingsHeader());
-  if (options_.deadline != InfiniteDeadline()) {
-    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.deadline - Clock::now());
-    h.emplace_back("grpc-timeout", FormatGrpcTimeout(left.count()));
-  }
-  if (!options_.bearer_token.empty()) {
-    h.emplace_back("authorization", "Bearer " + options_.bearer_token);
-  }
+  // Values are referenced where they live (literals, the channel, this call) rather than
+  // copied into strings; nghttp2 copies the list once when it is submitted.
+  std::vector<std::pair<std::string, std::string>> md;
   std::string err;
-  if (!AppendMetadata(options_.metadata, &h, &err)) {
+  if (!AppendMetadata(options_.metadata, &md, &err)) {
     Finish(StatusCode::INTERNAL, err);
     return;
   }
+  std::string timeout;
+  if (options_.deadline != InfiniteDeadline()) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.deadline - Clock::now());
+    timeout = FormatGrpcTimeout(left.count());
+  }
+  std::string authorization;
+  if (!options_.bearer_token.empty()) authorization = "Bearer " + options_.bearer_token;
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(12 + md.size());
+  nv.push_back(NvRef(":method", "POST"));
+  nv.push_back(NvRef(":scheme", channel_->tls() ? "https" : "http"));
+  nv.push_back(NvRef(":path", method_));
+  nv.push_back(NvRef(":authority",
+                     options_.authority.empty() ? channel_->authority() : options_.authority));
+  nv.push_back(NvRef("te", "trailers"));
+  nv.push_back(NvRef("content-type", "application/grpc"));
+  nv.push_back(NvRef("user-agent", channel_->user_agent()));
+  if (!send_encoding_label_.empty()) {
+    nv.push_back(NvRef("grpc-encoding", send_encoding_label_));
+  } else if (send_compression_ != Compression::kIdentity) {
+    nv.push_back(NvRef("grpc-encoding", CompressionName(send_compression_)));
+  }
+  nv.push_back(NvRef("grpc-accept-encoding", SupportedEncodingsHeader()));
+  if (!timeout.empty()) nv.push_back(NvRef("grpc-timeout", timeout));
+  if (!authorization.empty()) nv.push_back(NvRef("authorization", authorization));
+  for (const auto& [k, v] : md) nv.push_back(NvRef(k, v));
   conn_ = conn;
   {
     std::lock_guard<std::mutex> lock(peer_mu_);
     peer_ = conn->peer();
   }
-  int32_t id = conn->SubmitRequest(MakeNv(h), shared_from_this());
+  int32_t id = conn->SubmitRequest(nv, shared_from_this());
   if (id < 0) {
     conn_ = nullptr;
     Finish(StatusCode::UNAVAILABLE, std::string("Failed to start stream: ") + nghttp2_strerror(id));

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "call/call_base.h"
+#include "runtime/object_pool.h"
 #include "polyrpc++/channel.hpp"
 #include "transport/address.h"
 #include "transport/connector.h"
@@ -19,6 +20,8 @@ class ChannelImpl;
 
 class ClientCallImpl final : public ClientCall, public CallBase {
  public:
+  POLYRPC_POOLED_CLASS(ClientCallImpl)
+
   ClientCallImpl(std::shared_ptr<ChannelImpl> channel, std::string method, CallOptions options);
   ~ClientCallImpl() override;
 

@@ -164,20 +164,20 @@ void ServerCallImpl::SetCompression(const std::string& algorithm) {
 void ServerCallImpl::SendHeadersIfNeeded() {
   if (headers_sent_) return;
   headers_sent_ = true;
-  std::vector<std::pair<std::string, std::string>> h = {
-      {":status", "200"},
-      {"content-type", "application/grpc"},
-      {"grpc-accept-encoding", SupportedEncodingsHeader()},
-  };
-  if (send_compression_ != Compression::kIdentity) {
-    h.emplace_back("grpc-encoding", CompressionName(send_compression_));
-  }
+  // Literal values are referenced, not copied into strings (this runs once per call).
+  std::vector<std::pair<std::string, std::string>> md;
   std::string err;
-  if (!AppendMetadata(initial_metadata_to_send_, &h, &err)) {
-    // Validated by the API layer; drop bad entries rather than fail the call.
-    h.resize(3 + (send_compression_ != Compression::kIdentity ? 1 : 0));
+  if (!AppendMetadata(initial_metadata_to_send_, &md, &err)) md.clear();  // validated above us
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(4 + md.size());
+  nv.push_back(NvRef(":status", "200"));
+  nv.push_back(NvRef("content-type", "application/grpc"));
+  nv.push_back(NvRef("grpc-accept-encoding", SupportedEncodingsHeader()));
+  if (send_compression_ != Compression::kIdentity) {
+    nv.push_back(NvRef("grpc-encoding", CompressionName(send_compression_)));
   }
-  conn_->SubmitResponse(stream_id(), MakeNv(h), true);
+  for (const auto& [k, v] : md) nv.push_back(NvRef(k, v));
+  conn_->SubmitResponse(stream_id(), nv, true);
 }
 
 void ServerCallImpl::SendInitialMetadata(Metadata metadata, Completion done) {
@@ -233,38 +233,52 @@ void ServerCallImpl::DoSendStatus(const Status& status, const Metadata& trailers
     Complete(std::move(done), false);
     return;
   }
-  std::vector<std::pair<std::string, std::string>> t;
-  t.emplace_back("grpc-status", std::to_string(static_cast<int>(status.code())));
-  if (!status.message().empty()) t.emplace_back("grpc-message", PercentEncode(status.message()));
-  std::string err;
-  if (!AppendMetadata(trailers, &t, &err)) {
-    t.resize(status.message().empty() ? 1 : 2);
-  }
   if (!headers_sent_ && out_bytes_ == 0) {
     // Trailers-only response.
-    std::vector<std::pair<std::string, std::string>> h = {
-        {":status", "200"}, {"content-type", "application/grpc"}};
-    h.insert(h.end(), t.begin(), t.end());
     headers_sent_ = true;
     status_sent_ = true;
-    conn_->SubmitResponse(stream_id(), MakeNv(h), false);
+    SubmitStatus(status, trailers, /*trailers_only=*/true);
     Complete(std::move(done), true);
     AfterStatusSent();
     return;
   }
   SendHeadersIfNeeded();
-  pending_trailers_ = std::move(t);
+  pending_status_ = status;
+  pending_trailers_ = trailers;
   status_pending_ = true;
   status_done_ = std::move(done);
   data_deferred_ = true;  // make KickOutput resume the provider
   KickOutput();
 }
 
+void ServerCallImpl::SubmitStatus(const Status& status, const Metadata& trailers,
+                                  bool trailers_only) {
+  std::vector<std::pair<std::string, std::string>> md;
+  std::string err;
+  if (!AppendMetadata(trailers, &md, &err)) md.clear();  // validated above us
+  std::string message;
+  if (!status.message().empty()) message = PercentEncode(status.message());
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(4 + md.size());
+  if (trailers_only) {
+    nv.push_back(NvRef(":status", "200"));
+    nv.push_back(NvRef("content-type", "application/grpc"));
+  }
+  nv.push_back(NvRef("grpc-status", StatusCodeDigits(status.code())));
+  if (!message.empty()) nv.push_back(NvRef("grpc-message", message));
+  for (const auto& [k, v] : md) nv.push_back(NvRef(k, v));
+  if (trailers_only) {
+    conn_->SubmitResponse(stream_id(), nv, false);
+  } else {
+    conn_->SubmitTrailer(stream_id(), nv);
+  }
+}
+
 bool ServerCallImpl::OnOutputDrained(uint32_t* data_flags) {
   if (!status_pending_) return false;
   status_pending_ = false;
   *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-  conn_->SubmitTrailer(stream_id(), MakeNv(pending_trailers_));
+  SubmitStatus(pending_status_, pending_trailers_, /*trailers_only=*/false);
   pending_trailers_.clear();
   status_sent_ = true;
   if (status_done_) {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "call/call_base.h"
+#include "runtime/object_pool.h"
 #include "polyrpc++/server.hpp"
 #include "transport/listener.h"
 #include "transport/tls_context.h"
@@ -21,6 +22,8 @@ class ServerImpl;
 
 class ServerCallImpl final : public ServerCall, public CallBase {
  public:
+  POLYRPC_POOLED_CLASS(ServerCallImpl)
+
   ServerCallImpl(ServerImpl* server, std::shared_ptr<Http2Connection> conn);
   ~ServerCallImpl() override;
 
@@ -72,6 +75,8 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   // Answers without running a handler: an HTTP error or a trailers-only gRPC status.
   void RejectHttp(int http_status, StatusCode code, const std::string& message);
   void SendHeadersIfNeeded();
+  // Submits grpc-status, grpc-message and trailers (as trailers, or as a trailers-only response).
+  void SubmitStatus(const Status& status, const Metadata& trailers, bool trailers_only);
   void DoSendStatus(const Status& status, const Metadata& trailers, Completion done);
   void MarkDone(bool cancelled);
   void AfterStatusSent();
@@ -90,7 +95,8 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   Metadata initial_metadata_to_send_;
   bool status_sent_ = false;
   bool status_pending_ = false;  // trailers waiting for the output queue to drain
-  std::vector<std::pair<std::string, std::string>> pending_trailers_;
+  Status pending_status_;
+  Metadata pending_trailers_;
   Completion status_done_;
   bool stream_closed_ = false;
   std::atomic<bool> cancelled_{false};
