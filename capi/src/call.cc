@@ -135,6 +135,7 @@ class CallState : public std::enable_shared_from_this<CallState> {
 
   void OnOpDone(OpKind k, bool ok) {
     if (k == kOpRecvStatus) status_ready_.store(true, std::memory_order_release);
+    if (k == kOpRecvInitialMetadata && ok) initial_ready_.store(true, std::memory_order_release);
     busy_[k].store(false, std::memory_order_release);
   }
 
@@ -185,15 +186,22 @@ class CallState : public std::enable_shared_from_this<CallState> {
   }
 
   const polyrpc_metadata* InitialMetadata() {
-    initial_md_.md = (!is_server_ && client_started()) ? &client_->initial_metadata() : &kNoMetadata;
+    // The core's list is final once recv_initial_metadata succeeded or the call is over;
+    // before that it may be being written on the I/O thread, so it is not shown.
+    bool ready = !is_server_ && (initial_ready_.load(std::memory_order_acquire) || status_ready());
+    initial_md_.md.store(ready ? &client_->initial_metadata() : &kNoMetadata,
+                         std::memory_order_release);
     return ToC(&initial_md_);
   }
   const polyrpc_metadata* TrailingMetadata() {
-    trailing_md_.md = (!is_server_ && status_ready()) ? &client_->trailing_metadata() : &kNoMetadata;
+    trailing_md_.md.store((!is_server_ && status_ready()) ? &client_->trailing_metadata()
+                                                          : &kNoMetadata,
+                          std::memory_order_release);
     return ToC(&trailing_md_);
   }
   const polyrpc_metadata* RequestMetadata() {
-    request_md_.md = is_server_ ? &server_->client_metadata() : &options_.metadata;
+    request_md_.md.store(is_server_ ? &server_->client_metadata() : &options_.metadata,
+                         std::memory_order_release);
     return ToC(&request_md_);
   }
 
@@ -214,7 +222,7 @@ class CallState : public std::enable_shared_from_this<CallState> {
   void InitMetadataShells() {
     for (MetadataHandle* m : {&initial_md_, &trailing_md_, &request_md_}) {
       m->owned_by_call = true;
-      m->md = &kNoMetadata;
+      m->md.store(&kNoMetadata, std::memory_order_relaxed);
     }
   }
   void AddWaiter(const std::shared_ptr<OpWaiter>& w) {
@@ -247,6 +255,7 @@ class CallState : public std::enable_shared_from_this<CallState> {
 
   std::atomic<bool> busy_[kOpCount] = {};
   std::atomic<bool> status_ready_{false};
+  std::atomic<bool> initial_ready_{false};
   std::mutex mu_;  // client_ creation, waiters_, peers_
   std::vector<std::shared_ptr<OpWaiter>> waiters_;
   std::list<std::string> peers_;
@@ -267,7 +276,7 @@ CallState& CheckCall(polyrpc_call* call) {
 polyrpc::Metadata CopyMetadata(const polyrpc_metadata* md) {
   if (md == nullptr) return {};
   auto* md_h = Check(md, kMetadataTag, "metadata");
-  return *md_h->md;
+  return md_h->list();
 }
 
 polyrpc_buffer* WrapSlice(polyrpc::Slice s) {

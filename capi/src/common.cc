@@ -283,7 +283,7 @@ polyrpc_error_t polyrpc_metadata_add(polyrpc_metadata_t* md, const char* key,
 size_t polyrpc_metadata_count(const polyrpc_metadata_t* md) {
   POLYRPC_API_TRY
   if (md == nullptr) return 0;
-  return Check(md, kMetadataTag, "metadata")->md->size();
+  return Check(md, kMetadataTag, "metadata")->list().size();
   POLYRPC_API_CATCH_RETURN(0)
 }
 
@@ -291,11 +291,11 @@ polyrpc_error_t polyrpc_metadata_get(const polyrpc_metadata_t* md, size_t i, con
                                      const uint8_t** value, size_t* value_len) {
   POLYRPC_API_TRY
   auto* md_h = Check(md, kMetadataTag, "metadata");
-  if (i >= md_h->md->size()) {
+  if (i >= md_h->list().size()) {
     Throw(POLYRPC_ERROR_NOT_FOUND, "index " + std::to_string(i) + " out of range (count " +
-                                       std::to_string(md_h->md->size()) + ")");
+                                       std::to_string(md_h->list().size()) + ")");
   }
-  const auto& kv = (*md_h->md)[i];
+  const auto& kv = md_h->list()[i];
   if (key) *key = kv.first.c_str();
   if (value) *value = reinterpret_cast<const uint8_t*>(kv.second.c_str());
   if (value_len) *value_len = kv.second.size();
@@ -308,7 +308,7 @@ polyrpc_error_t polyrpc_metadata_find(const polyrpc_metadata_t* md, const char* 
   POLYRPC_API_TRY
   auto* md_h = Check(md, kMetadataTag, "metadata");
   RequireArg(key != nullptr, "key is NULL");
-  const std::string* v = polyrpc::FindMetadata(*md_h->md, key);
+  const std::string* v = polyrpc::FindMetadata(md_h->list(), key);
   if (v == nullptr) Throw(POLYRPC_ERROR_NOT_FOUND, std::string("no metadata key \"") + key + "\"");
   if (value) *value = reinterpret_cast<const uint8_t*>(v->c_str());
   if (value_len) *value_len = v->size();

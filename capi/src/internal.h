@@ -192,9 +192,12 @@ struct BufferHandle {
 struct MetadataHandle {
   std::atomic<uint32_t> tag{kMetadataTag};
   polyrpc::Metadata own;
-  // The entries: &own for caller-owned lists, or the core's list for metadata owned by a call.
-  const polyrpc::Metadata* md = &own;
+  // The entries: &own for caller-owned lists, or the core's list for metadata owned by a call
+  // (switched from an empty list to the core's once that is final; atomic because a reader may
+  // look while the switch happens).
+  std::atomic<const polyrpc::Metadata*> md{&own};
   bool owned_by_call = false;
+  const polyrpc::Metadata& list() const { return *md.load(std::memory_order_acquire); }
 };
 
 struct CqHandle {

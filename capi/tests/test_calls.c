@@ -79,6 +79,13 @@ static void test_unary_ops_blocking(void) {
   int compressed = -1;
   CHECK_ERR(polyrpc_call_status(call, NULL, NULL), POLYRPC_ERROR_WRONG_STATE);
   CHECK_OK(polyrpc_call_start(call, NULL, NULL));
+  /* Empty until received; a call's metadata is read-only and freed with the call. */
+  CHECK(polyrpc_metadata_count(polyrpc_call_initial_metadata(call)) == 0);
+  CHECK_ERR(polyrpc_metadata_add((polyrpc_metadata_t *)polyrpc_call_initial_metadata(call), "x-a",
+                                 (const uint8_t *)"b", 1),
+            POLYRPC_ERROR_WRONG_STATE);
+  polyrpc_metadata_destroy((polyrpc_metadata_t *)polyrpc_call_trailing_metadata(call));
+  CHECK(strstr(polyrpc_last_error(), "freed with the call") != NULL);
   CHECK_OK(polyrpc_call_send_message(call, req, POLYRPC_WRITE_LAST, NULL, NULL));
   CHECK_OK(polyrpc_call_recv_initial_metadata(call, NULL, NULL));
   CHECK_OK(polyrpc_call_recv_message(call, NULL, NULL));
