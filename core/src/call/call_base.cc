@@ -116,8 +116,7 @@ void CallBase::WriteData(size_t len, WriteBatch* batch) {
 
 void CallBase::Complete(Completion done, bool ok) {
   if (!done) return;
-  auto keep = shared_from_this();
-  loop_->Defer([keep, done = std::move(done), ok]() mutable { done(ok); });
+  loop_->DeferCompletion(std::move(done), ok, shared_from_this());
 }
 
 void CallBase::StartRecv(Completion done) {
@@ -181,7 +180,8 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
     if (conn_) conn_->Consume(stream_id(), len);
     return;
   }
-  std::vector<MessageDeframer::Message> msgs;
+  std::vector<MessageDeframer::Message>& msgs = deframed_;  // reused: no allocation per chunk
+  msgs.clear();
   std::string error;
   auto r = deframer_.Feed(data, len, &msgs, &error);
   bool behind = !recv_queue_.empty();

@@ -110,11 +110,22 @@ void EventLoop::CancelFlush(Flushable* f) {
 void EventLoop::FlushAll() {
   // Deferred completions may produce output, and flushing may schedule more work (a write
   // that completes inline); repeat until quiet.
-  for (int rounds = 0; (!flush_list_.empty() || !deferred_.empty()) && rounds < 64; ++rounds) {
-    while (!deferred_.empty()) {
-      std::vector<Task> tasks;
-      tasks.swap(deferred_);
-      for (auto& t : tasks) t();
+  for (int rounds = 0;
+       (!flush_list_.empty() || !deferred_.empty() || !deferred_completions_.empty()) &&
+       rounds < 64;
+       ++rounds) {
+    while (!deferred_.empty() || !deferred_completions_.empty()) {
+      if (!deferred_completions_.empty()) {
+        // Swap with a reused vector: no allocation per turn.
+        running_completions_.swap(deferred_completions_);
+        for (auto& c : running_completions_) c.fn(c.ok);
+        running_completions_.clear();
+      }
+      if (!deferred_.empty()) {
+        std::vector<Task> tasks;
+        tasks.swap(deferred_);
+        for (auto& t : tasks) t();
+      }
     }
     std::vector<Flushable*> list;
     list.swap(flush_list_);

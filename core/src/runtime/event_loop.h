@@ -25,12 +25,14 @@ class EventLoop {
 
   // Runs fn on the loop thread. Thread-safe. Tasks posted from one thread run in order.
   void Post(Task fn);
-  // Runs fn now if called on the loop thread, otherwise posts it.
-  void RunOrPost(Task fn) {
+  // Runs fn now if called on the loop thread (without wrapping it in a std::function: no
+  // allocation on the hot path), otherwise posts it.
+  template <typename F>
+  void RunOrPost(F&& fn) {
     if (InLoopThread()) {
       fn();
     } else {
-      Post(std::move(fn));
+      Post(Task(std::forward<F>(fn)));
     }
   }
   bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
@@ -38,6 +40,11 @@ class EventLoop {
   // writes and blocks again. Loop thread only. Used to run completions outside nghttp2
   // callbacks and outside any call state update.
   void Defer(Task fn) { deferred_.push_back(std::move(fn)); }
+  // Defer for an operation completion: fn(ok), keeping keep alive until it has run. Stored
+  // without another type-erased wrapper (one allocation less per operation).
+  void DeferCompletion(std::function<void(bool)> fn, bool ok, std::shared_ptr<void> keep) {
+    deferred_completions_.push_back({std::move(fn), ok, std::move(keep)});
+  }
   uv_loop_t* uv() { return &loop_; }
   int index() const { return index_; }
 
@@ -72,6 +79,13 @@ class EventLoop {
   std::vector<Task> posted_;
   std::vector<Flushable*> flush_list_;
   std::vector<Task> deferred_;
+  struct DeferredCompletion {
+    std::function<void(bool)> fn;
+    bool ok;
+    std::shared_ptr<void> keep;
+  };
+  std::vector<DeferredCompletion> deferred_completions_;
+  std::vector<DeferredCompletion> running_completions_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::thread::id thread_id_;
