@@ -218,6 +218,49 @@ TEST_F(E2E, ServerStreaming) {
   EXPECT_TRUE(FinishBlocking(*call).ok());
 }
 
+// A handler that sends each message from the previous send's completion, all on the I/O
+// thread: the loop must keep going until every message is out (it once stalled after 64
+// completion rounds in one turn).
+TEST_F(E2E, ServerStreamingChainedOnTheIoThread) {
+  StartServer();
+  server_->Shutdown(Clock::now());
+  server_ = Server::Create();
+  struct Chain : std::enable_shared_from_this<Chain> {
+    std::shared_ptr<ServerCall> call;
+    int left = 0;
+    void Next() {
+      if (left == 0) {
+        call->SendStatus(Status::Ok(), {}, [](bool) {});
+        return;
+      }
+      --left;
+      auto self = shared_from_this();
+      call->SendMessage(Slice::Copy(std::string(100, 'x')), 0, [self](bool ok) {
+        if (ok) self->Next();
+      });
+    }
+  };
+  server_->RegisterMethod("/test.Echo/Chain", [](std::shared_ptr<ServerCall> call) {
+    auto chain = std::make_shared<Chain>();
+    chain->call = call;
+    chain->left = 1000;
+    chain->Next();
+  });
+  std::string err;
+  port_ = server_->AddListener("127.0.0.1:0", ServerCredentials::Insecure(), &err);
+  ASSERT_TRUE(server_->Start(&err));
+  auto ch = NewChannel();
+  CallOptions o;
+  o.deadline = DeadlineAfter(10s);
+  auto call = ch->CreateCall("/test.Echo/Chain", o);
+  ASSERT_TRUE(SendBlocking(*call, Slice::Copy("go"), kWriteLast));
+  Slice msg;
+  int n = 0;
+  while (RecvBlocking(*call, &msg)) ++n;
+  EXPECT_EQ(n, 1000);
+  EXPECT_TRUE(FinishBlocking(*call).ok());
+}
+
 TEST_F(E2E, ClientStreamingLargeMessages) {
   StartServer();
   auto ch = NewChannel();

@@ -108,24 +108,22 @@ void EventLoop::CancelFlush(Flushable* f) {
 }
 
 void EventLoop::FlushAll() {
-  // Deferred completions may produce output, and flushing may schedule more work (a write
-  // that completes inline); repeat until quiet.
-  for (int rounds = 0;
-       (!flush_list_.empty() || !deferred_.empty() || !deferred_completions_.empty()) &&
-       rounds < 64;
-       ++rounds) {
-    while (!deferred_.empty() || !deferred_completions_.empty()) {
-      if (!deferred_completions_.empty()) {
-        // Swap with a reused vector: no allocation per turn.
-        running_completions_.swap(deferred_completions_);
-        for (auto& c : running_completions_) c.fn(c.ok);
-        running_completions_.clear();
-      }
-      if (!deferred_.empty()) {
-        std::vector<Task> tasks;
-        tasks.swap(deferred_);
-        for (auto& t : tasks) t();
-      }
+  // Deferred completions may produce output, and flushing may complete more operations (a
+  // send handed to the transport); repeat, but only for a bounded number of rounds so that a
+  // stream that keeps producing cannot starve reads and timers. What is left is picked up on
+  // the next turn: the async handle makes sure there is one.
+  for (int rounds = 0; rounds < 64; ++rounds) {
+    if (flush_list_.empty() && deferred_.empty() && deferred_completions_.empty()) return;
+    if (!deferred_completions_.empty()) {
+      // Swap with a reused vector: no allocation per turn.
+      running_completions_.swap(deferred_completions_);
+      for (auto& c : running_completions_) c.fn(c.ok);
+      running_completions_.clear();
+    }
+    if (!deferred_.empty()) {
+      std::vector<Task> tasks;
+      tasks.swap(deferred_);
+      for (auto& t : tasks) t();
     }
     std::vector<Flushable*> list;
     list.swap(flush_list_);
@@ -134,6 +132,9 @@ void EventLoop::FlushAll() {
       f->flush_scheduled_ = false;
       f->FlushNow();
     }
+  }
+  if (!flush_list_.empty() || !deferred_.empty() || !deferred_completions_.empty()) {
+    uv_async_send(&async_);
   }
 }
 
