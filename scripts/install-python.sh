@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR=${CCACHE_DIR:-$PWD/${POLYRPC_BUILD_DIR:-build}/.ccache}
-tools/locked python3 -m pip install -q --no-build-isolation .
+# setup.py takes the build lock itself around its CMake build.
+python3 -m pip install -q --no-build-isolation .
