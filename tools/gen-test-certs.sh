@@ -10,6 +10,10 @@ set -euo pipefail
 DIR=${1:-build/certs}
 mkdir -p "$DIR"
 cd "$DIR"
+# Tests run in parallel (ctest -j, one process per test): serialise generation, so that no
+# process reads a half-written PKI or a CA from one run and a certificate from another.
+exec 9>".lock"
+flock 9
 [ -f server.pem ] && [ -f client.pem ] && exit 0
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=polyrpc test CA" \
   -keyout ca.key -out ca.pem >/dev/null 2>&1
