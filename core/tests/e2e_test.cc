@@ -261,6 +261,86 @@ TEST_F(E2E, ServerStreamingChainedOnTheIoThread) {
   EXPECT_TRUE(FinishBlocking(*call).ok());
 }
 
+TEST_F(E2E, CloseSendAfterAWriteLastSucceeds) {
+  StartServer();
+  auto ch = NewChannel();
+  auto call = ch->CreateCall("/test.Echo/Bidi", CallOptions());
+  ASSERT_TRUE(SendBlocking(*call, Slice::Copy("only"), kWriteLast));
+  EXPECT_TRUE(CloseSendBlocking(*call));
+  Slice msg;
+  ASSERT_TRUE(RecvBlocking(*call, &msg));
+  EXPECT_EQ(msg.ToString(), "only");
+  EXPECT_TRUE(FinishBlocking(*call).ok());
+}
+
+// Compression chosen after the initial metadata went out cannot be announced any more: the
+// call must still work (uncompressed), never send compressed bytes under identity.
+TEST_F(E2E, SetCompressionAfterInitialMetadataKeepsTheCallValid) {
+  StartServer();
+  server_->Shutdown(Clock::now());
+  server_ = Server::Create();
+  server_->RegisterMethod("/test.Echo/Late", [](std::shared_ptr<ServerCall> call) {
+    call->SendInitialMetadata({}, [](bool) {});
+    call->SetCompression("gzip");
+    call->SendMessage(Slice::Copy(std::string(1000, 'a')), 0, [](bool) {});
+    call->SendStatus(Status::Ok(), {}, [call](bool) {});
+  });
+  std::string err;
+  port_ = server_->AddListener("127.0.0.1:0", ServerCredentials::Insecure(), &err);
+  ASSERT_TRUE(server_->Start(&err));
+  auto ch = NewChannel();
+  Slice resp;
+  Status st = BlockingUnaryCall(*ch, "/test.Echo/Late", Slice::Copy("x"), &resp);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(resp.size(), 1000u);
+}
+
+// A reader that falls behind must push back on the sender (flow control), not let the sender
+// refill the window on every receive.
+TEST_F(E2E, SlowReaderPushesBackOnAFastStreamingServer) {
+  StartServer();
+  server_->Shutdown(Clock::now());
+  server_ = Server::Create();
+  auto sent = std::make_shared<std::atomic<int>>(0);
+  struct Pump : std::enable_shared_from_this<Pump> {
+    std::shared_ptr<ServerCall> call;
+    std::shared_ptr<std::atomic<int>> sent;
+    void Next() {
+      if (sent->load() >= 20000) {
+        call->SendStatus(Status::Ok(), {}, [](bool) {});
+        return;
+      }
+      auto self = shared_from_this();
+      call->SendMessage(Slice::Copy(std::string(4096, 'p')), 0, [self](bool ok) {
+        if (!ok) return;
+        ++*self->sent;
+        self->Next();
+      });
+    }
+  };
+  server_->RegisterMethod("/test.Echo/Pump", [sent](std::shared_ptr<ServerCall> call) {
+    auto p = std::make_shared<Pump>();
+    p->call = call;
+    p->sent = sent;
+    p->Next();
+  });
+  std::string err;
+  port_ = server_->AddListener("127.0.0.1:0", ServerCredentials::Insecure(), &err);
+  ASSERT_TRUE(server_->Start(&err));
+  auto ch = NewChannel();
+  auto call = ch->CreateCall("/test.Echo/Pump", CallOptions());
+  ASSERT_TRUE(SendBlocking(*call, Slice::Copy("go"), kWriteLast));
+  Slice msg;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(RecvBlocking(*call, &msg));
+    std::this_thread::sleep_for(20ms);
+  }
+  // 20 messages read: the server can have sent about one stream window (4 MiB = 1024
+  // messages) plus what sits in socket buffers, not 20 windows.
+  EXPECT_LT(sent->load(), 4000) << "flow control did not push back";
+  call->Cancel();
+}
+
 TEST_F(E2E, ClientStreamingLargeMessages) {
   StartServer();
   auto ch = NewChannel();

@@ -425,7 +425,9 @@ inline void Dispatch(ThreadPool& pool, std::shared_ptr<ServerCall> call,
     ctx.Finish(st);
   };
   if (!pool.Run(task)) {
-    FinishBlocking(*call, Status(StatusCode::UNAVAILABLE, "Server is shutting down"));
+    // On the I/O thread here: never wait for a completion that this thread has to run.
+    call->SendStatus(Status(StatusCode::UNAVAILABLE, "Server is shutting down"), {},
+                     [call](bool) {});
   }
 }
 

@@ -30,9 +30,9 @@ bool CallBase::FrameMessage(Slice message, uint32_t flags, Slice* prefix, Slice*
   if (!(flags & kWriteNoCompress)) {
     if (!send_encoding_label_.empty()) {
       compressed = true;  // testing hook: send as-is, labelled compressed
-    } else if (send_compression_ != Compression::kIdentity) {
+    } else if (Compression c = send_compression_.load(); c != Compression::kIdentity) {
       Slice out;
-      if (Compress(send_compression_, message, &out)) {
+      if (Compress(c, message, &out)) {
         message = std::move(out);
         compressed = true;
       }
@@ -125,11 +125,14 @@ void CallBase::StartRecv(Completion done) {
     return;
   }
   recv_done_ = std::move(done);
-  if (unconsumed_ > 0 && conn_ && stream_id() > 0) {
+  DeliverMessages();
+  // Credit held back while the application was behind goes back only once it has caught up
+  // (the queue is empty): returning it on every receive would let a fast peer refill the
+  // window each time and the queue grow without bound.
+  if (recv_queue_.empty() && unconsumed_ > 0 && conn_ && stream_id() > 0) {
     conn_->Consume(stream_id(), unconsumed_);
     unconsumed_ = 0;
   }
-  DeliverMessages();
 }
 
 void CallBase::DeliverMessages() {

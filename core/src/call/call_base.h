@@ -8,6 +8,7 @@
 #pragma once
 
 #include <vector>
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -90,7 +91,8 @@ class CallBase : public Stream {
 
   EventLoop* loop_;
   std::shared_ptr<Http2Connection> conn_;
-  Compression send_compression_ = Compression::kIdentity;  // set before the first message
+  // Read by FrameMessage on the sending thread, set by the server's SetCompression.
+  std::atomic<Compression> send_compression_{Compression::kIdentity};
   std::string send_encoding_label_;  // testing: label messages with this encoding name
   Compression recv_compression_ = Compression::kIdentity;
   std::string recv_encoding_name_;

@@ -502,6 +502,11 @@ void ClientCallImpl::CloseSend(Completion done) {
       self->Complete(std::move(done), false);
       return;
     }
+    if (self->half_close_) {
+      // Already half-closed (a kWriteLast send): END_STREAM is out or will be with that message.
+      self->Complete(std::move(done), true);
+      return;
+    }
     self->half_close_ = true;
     if (self->close_send_done_) {
       self->Complete(std::move(done), false);
@@ -662,6 +667,14 @@ void ClientCallImpl::OnHeadersEnd(bool end_stream) {
 
 void ClientCallImpl::ProcessTrailers(HeaderFields f) {
   remote_closed_ = true;
+  if (deframer_.InMiddleOfMessage()) {
+    // A status after a truncated message must not pass for a clean end.
+    recv_failed_ = true;
+    recv_queue_.clear();
+    SetStatus(Status(StatusCode::INTERNAL, "Server ended the stream in the middle of a message"),
+              std::move(f.metadata));
+    return;
+  }
   if (!f.have_grpc_status) {
     recv_failed_ = true;
     SetStatus(Status(StatusCode::UNKNOWN, "Trailers without grpc-status"), std::move(f.metadata));

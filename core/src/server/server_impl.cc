@@ -135,10 +135,7 @@ void ServerCallImpl::HandleRequestHeaders(bool end_stream) {
       if (!s) return;
       auto* call = static_cast<ServerCallImpl*>(s.get());
       if (call->status_sent_ || call->done_) return;
-      call->cancelled_ = true;
-      call->recv_failed_ = true;
-      call->DoSendStatus(Status(StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"), {}, nullptr);
-      call->MarkDone(true);
+      call->FailWithStatus(StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
     });
   }
   // As on the client, the handler's handle cancels an unfinished call when dropped.
@@ -153,17 +150,26 @@ void ServerCallImpl::HandleRequestHeaders(bool end_stream) {
 void ServerCallImpl::SetCompression(const std::string& algorithm) {
   Compression c = ParseCompression(algorithm);
   if (c == Compression::kUnknown) return;
-  // Only what the client says it accepts.
+  // Only what the client says it accepts (client_accept_encoding_ is fixed before the handler
+  // runs), and only while the response headers, which announce it, are not out yet.
   if (c != Compression::kIdentity &&
       client_accept_encoding_.find(CompressionName(c)) == std::string::npos) {
     c = Compression::kIdentity;
   }
+  std::lock_guard<std::mutex> lock(compression_mu_);
+  if (headers_sent_) return;
   send_compression_ = c;
 }
 
 void ServerCallImpl::SendHeadersIfNeeded() {
-  if (headers_sent_) return;
-  headers_sent_ = true;
+  Compression compression;
+  {
+    // Decides the compression for good, together with SetCompression (any thread).
+    std::lock_guard<std::mutex> lock(compression_mu_);
+    if (headers_sent_) return;
+    headers_sent_ = true;
+    compression = send_compression_;
+  }
   // Literal values are referenced, not copied into strings (this runs once per call).
   std::vector<std::pair<std::string, std::string>> md;
   std::string err;
@@ -173,8 +179,8 @@ void ServerCallImpl::SendHeadersIfNeeded() {
   nv.push_back(NvRef(":status", "200"));
   nv.push_back(NvRef("content-type", "application/grpc"));
   nv.push_back(NvRef("grpc-accept-encoding", SupportedEncodingsHeader()));
-  if (send_compression_ != Compression::kIdentity) {
-    nv.push_back(NvRef("grpc-encoding", CompressionName(send_compression_)));
+  if (compression != Compression::kIdentity) {
+    nv.push_back(NvRef("grpc-encoding", CompressionName(compression)));
   }
   for (const auto& [k, v] : md) nv.push_back(NvRef(k, v));
   conn_->SubmitResponse(stream_id(), nv, true);
@@ -235,7 +241,10 @@ void ServerCallImpl::DoSendStatus(const Status& status, const Metadata& trailers
   }
   if (!headers_sent_ && out_bytes_ == 0) {
     // Trailers-only response.
-    headers_sent_ = true;
+    {
+      std::lock_guard<std::mutex> lock(compression_mu_);
+      headers_sent_ = true;
+    }
     status_sent_ = true;
     SubmitStatus(status, trailers, /*trailers_only=*/true);
     Complete(std::move(done), true);
@@ -305,11 +314,38 @@ void ServerCallImpl::AfterStatusSent() {
   MarkDone(cancelled_.load());
 }
 
+void ServerCallImpl::FailWithStatus(StatusCode code, const std::string& message) {
+  cancelled_ = true;
+  recv_failed_ = true;
+  recv_queue_.clear();
+  if (!status_pending_ && out_bytes_ == 0) {
+    // Nothing half-written: the client gets this status (AfterStatusSent marks the call done).
+    DoSendStatus(Status(code, message), {}, nullptr);
+    if (status_sent_ || status_pending_) return;
+  }
+  // A message or the handler's own status is part-way out: the only honest end is a reset.
+  MarkDone(true);
+}
+
 void ServerCallImpl::MarkDone(bool cancelled) {
   if (done_) return;
   done_ = true;
   finished_ = true;
   if (cancelled) cancelled_ = true;
+  if (cancelled && !status_sent_) {
+    // Drop a status waiting behind the output (it must not follow a truncated message) and
+    // reset the stream.
+    status_pending_ = false;
+    if (status_done_) {
+      Completion d = std::move(status_done_);
+      status_done_ = nullptr;
+      Complete(std::move(d), false);
+    }
+    if (!stream_closed_ && !rst_sent_ && conn_) {
+      rst_sent_ = true;
+      conn_->SubmitRstStream(stream_id(), NGHTTP2_CANCEL);
+    }
+  }
   FailPendingOps();
   auto fns = std::move(on_done_);
   on_done_.clear();
@@ -334,12 +370,8 @@ void ServerCallImpl::Cancel() {
   auto self = this->self();
   loop_->RunOrPost([self] {
     if (self->done_ || self->status_sent_ || self->status_pending_) return;
-    self->cancelled_ = true;
     self->recv_failed_ = true;
-    if (!self->stream_closed_ && self->conn_) {
-      self->conn_->SubmitRstStream(self->stream_id(), NGHTTP2_CANCEL);
-    }
-    self->MarkDone(true);
+    self->MarkDone(true);  // resets the stream
   });
 }
 
@@ -352,6 +384,10 @@ void ServerCallImpl::CloseConnectionForTesting() {
 
 void ServerCallImpl::OnRemoteEndStream() {
   remote_closed_ = true;
+  if (deframer_.InMiddleOfMessage() && !done_ && !status_sent_) {
+    OnRecvError(StatusCode::INTERNAL, "Client ended the stream in the middle of a message");
+    return;
+  }
   DeliverMessages();
 }
 
@@ -376,11 +412,7 @@ void ServerCallImpl::OnClose(uint32_t h2_error, const std::string& connection_er
 }
 
 void ServerCallImpl::OnRecvError(StatusCode code, const std::string& message) {
-  recv_failed_ = true;
-  recv_queue_.clear();
-  DoSendStatus(Status(code, message), {}, nullptr);
-  cancelled_ = true;
-  MarkDone(true);
+  FailWithStatus(code, message);
 }
 
 // ---- Server ------------------------------------------------------------------------------------
@@ -541,7 +573,8 @@ void ServerImpl::Shutdown(Deadline deadline) {
       auto conn = c;
       conn->loop()->Post([conn] { conn->Close("Server shutdown: deadline reached"); });
     }
-    cv_.wait_for(lock, std::chrono::seconds(10), [this] { return conns_.empty(); });
+    // Connections call back into this object until they are gone: wait for all of them.
+    cv_.wait(lock, [this] { return conns_.empty(); });
   }
   shutdown_done_ = true;
   cv_.notify_all();

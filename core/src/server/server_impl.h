@@ -79,6 +79,8 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   void SubmitStatus(const Status& status, const Metadata& trailers, bool trailers_only);
   void DoSendStatus(const Status& status, const Metadata& trailers, Completion done);
   void MarkDone(bool cancelled);
+  // Ends the call with this status if it can still be sent cleanly, else resets the stream.
+  void FailWithStatus(StatusCode code, const std::string& message);
   void AfterStatusSent();
 
   ServerImpl* server_;
@@ -91,7 +93,9 @@ class ServerCallImpl final : public ServerCall, public CallBase {
                                  Compression::kUnknown};
   std::string client_accept_encoding_;
   bool got_request_ = false;
+  std::mutex compression_mu_;  // headers_sent_ + send_compression_, for SetCompression
   bool headers_sent_ = false;
+  bool rst_sent_ = false;
   Metadata initial_metadata_to_send_;
   bool status_sent_ = false;
   bool status_pending_ = false;  // trailers waiting for the output queue to drain
