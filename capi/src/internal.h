@@ -102,6 +102,11 @@ class CompletionQueue {
   // Delivers the completion of an operation registered with BeginOp. Runs the callback (callback
   // kind) or queues the event; never holds the lock while calling out.
   void Complete(void* tag, bool success);
+  // True once polyrpc_cq_destroy ran: completions are dropped from then on.
+  bool IsDestroyed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return destroyed_;
+  }
 
   // polyrpc_cq_next. Returns the event type.
   polyrpc_event_type_t Next(int timeout_ms, void** tag, int* success);

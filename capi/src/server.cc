@@ -123,6 +123,13 @@ class ServerState {
 
   static void Deliver(polyrpc_call** call_out, const OpTarget& target,
                       std::shared_ptr<polyrpc::ServerCall> call) {
+    if (target.cq && target.cq->IsDestroyed()) {
+      // Nobody will ever see this call (and call_out may be gone with the cq's owner): end it
+      // now rather than leave the client waiting for its deadline.
+      call->Cancel();
+      target.Deliver(false);
+      return;
+    }
     polyrpc_call* handle = nullptr;
     try {
       handle = polyrpc_capi_wrap_server_call(call);
@@ -264,8 +271,12 @@ void polyrpc_server_destroy(polyrpc_server_t* server) {
   auto* server_h = Check(server, kServerTag, "server");
   if (server_h->pid != CurrentPid()) {
     KeepForever(std::move(server_h->state));  // a parent's server in a fork child
+  } else if (server_h->state) {
+    // Shut down now, not when the last reference goes: a thread blocked in request_call holds
+    // one, and must be released (success=0) by this destroy.
+    server_h->state->Shutdown(polyrpc::Clock::now());
   }
-  server_h->state.reset();  // ~ServerState shuts down with no grace period
+  server_h->state.reset();
   Retire(server_h);
   POLYRPC_API_CATCH_VOID
 }

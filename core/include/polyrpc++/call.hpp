@@ -42,7 +42,8 @@ class ClientCall {
   // Sends the request headers. Optional: the first other operation sends them too.
   virtual void Start(Completion done) = 0;
   virtual void SendMessage(Slice message, uint32_t flags, Completion done) = 0;
-  // Half-closes: no more messages from the client.
+  // Half-closes: no more messages from the client. Completes ok=true also when the call is
+  // already over (nothing more can be sent); the status tells how the call ended.
   virtual void CloseSend(Completion done) = 0;
   // Completes when the server's initial metadata (or a trailers-only response) has arrived.
   virtual void RecvInitialMetadata(Completion done) = 0;

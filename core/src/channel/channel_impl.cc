@@ -499,7 +499,8 @@ void ClientCallImpl::CloseSend(Completion done) {
   loop_->RunOrPost([self, done = std::move(done)]() mutable {
     self->EnsureStarted();
     if (self->finished_) {
-      self->Complete(std::move(done), false);
+      // Nothing more can be sent on a finished call, which is all a half-close promises.
+      self->Complete(std::move(done), true);
       return;
     }
     if (self->half_close_) {
@@ -590,7 +591,7 @@ void ClientCallImpl::SetStatus(Status status, Metadata trailers) {
   if (close_send_done_) {
     Completion d = std::move(close_send_done_);
     close_send_done_ = nullptr;
-    Complete(std::move(d), false);
+    Complete(std::move(d), true);  // see CloseSend: the call sends nothing more either way
   }
   FailPendingOps();
   if (status_done_) {
