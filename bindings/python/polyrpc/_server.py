@@ -1,10 +1,22 @@
-"""Synchronous server (``grpc.server``): one thread drains the server's completion queue
-(incoming calls, call-end notices) and hands each call to the application's thread pool, where
-the handler runs with blocking per-message operations (GIL released while they wait)."""
+"""Synchronous server (``grpc.server``). Handlers run on the application's executor, with
+blocking per-message operations (GIL released while they wait).
+
+With a ``concurrent.futures.ThreadPoolExecutor`` (the usual case), the server submits one
+long-running serving loop per pool thread: each loop takes the next call straight from the
+core (``_polyrpc.IncomingCalls``; for unary-request methods the request arrives with it), runs
+the handler and starts the reply without waiting for it. A call then costs one thread wake-up,
+no executor Future and no dispatcher thread. The loops give their threads back when other work
+is queued on the executor, and end when the server stops or the executor shuts down.
+
+With any other executor, or with ``maximum_concurrent_rpcs``, one dispatcher thread drains the
+server's completion queue and submits each call to the executor, as grpcio does."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import concurrent.futures.thread as _cf_thread
 import logging
+import random
 import threading
 from typing import Any, Callable, Dict, Iterable, Optional
 
@@ -16,6 +28,11 @@ from ._handlers import HandlerRegistry, RpcMethodHandler
 
 _LOG = logging.getLogger("polyrpc")
 _UNIMPLEMENTED = 12
+# How often idle serving loops, all together, check whether their executor wants a thread back
+# or shut down (ms). Each loop waits this times the number of loops (within bounds, jittered so
+# that the loops' checks spread out): a 200-thread pool must not wake 2000 times a second.
+_IDLE_CHECK_MS = 100
+_IDLE_CHECK_MAX_MS = 2000
 
 
 class _Abort(Exception):
@@ -24,6 +41,12 @@ class _Abort(Exception):
 
 class ServicerContext:
     """The context of a call being served (``grpc.ServicerContext``)."""
+
+    # One is made per call: slots and class-level defaults keep that cheap.
+    __slots__ = ("_call", "_server", "_code", "_details", "_trailers", "_metadata",
+                 "_initial_sent", "_finished", "_close_watched", "_closed", "_cancelled",
+                 "_callbacks", "_lock", "_next_flags",
+                 "__dict__")  # handlers and interceptors may still add attributes
 
     def __init__(self, ncall: Any, server: "Server") -> None:
         self._call = ncall
@@ -39,7 +62,6 @@ class ServicerContext:
         self._cancelled = False
         self._callbacks: list = []
         self._lock = threading.Lock()
-        self._write_flags = 0
         self._next_flags = 0
 
     # --- grpc.RpcContext -----------------------------------------------------------------
@@ -74,7 +96,7 @@ class ServicerContext:
             if self._close_watched:
                 return
             self._close_watched = True
-        self._call.recv_close(self._server._cq, self._on_close)
+        self._call.recv_close(self._server._close_cq(), self._on_close)
 
     def _on_close(self, success: bool, _call: Any) -> None:
         try:
@@ -214,7 +236,8 @@ def _application_error(context: ServicerContext, exc: BaseException) -> None:
 
 def _send_status(ncall: Any, context: ServicerContext) -> None:
     context._finished = True
-    ncall.send_status(context._code, context._details or "", context._trailers)
+    # Started, not awaited: nothing is left to do for this call whatever the outcome.
+    ncall.finish_unary(None, 0, context._code, context._details or "", context._trailers)
 
 
 def _serve_unary_response(ncall: Any, handler: RpcMethodHandler, behavior: Callable,
@@ -282,6 +305,9 @@ class Server:
         self._terminated = threading.Event()
         self._cq: Any = None
         self._thread: Optional[threading.Thread] = None
+        self._incoming: Any = None  # serving-loop mode: the core's calls, taken by the loops
+        self._loops = 0  # serving loops running or queued on the executor
+        self._queued_loops = 0  # of which queued, not yet running
         if handlers:
             self.add_generic_rpc_handlers(handlers)
 
@@ -330,10 +356,120 @@ class Server:
             for path in self._registry.methods:
                 self._native.register_method(path)
         self._native.start()
-        self._cq = _polyrpc.CompletionQueue()
+        workers = self._loop_count()
+        if workers:
+            # Unary-request methods whose handler is known before the call arrives (no
+            # interceptor can swap it) get their request received by the core up front.
+            prefetch = [] if self._registry.interceptors else [
+                path for path, h in self._registry.methods.items() if not h.request_streaming]
+            self._incoming = _polyrpc.IncomingCalls(self._native, prefetch, workers)
+            with self._lock:
+                self._loops = workers
+                self._queued_loops = workers
+            for _ in range(workers):
+                self._pool.submit(self._serve_loop)
+            return
+        self._close_cq()
         self._native.request_call(self._cq, self._on_call)
-        self._thread = threading.Thread(target=self._run, name="polyrpc-server", daemon=True)
-        self._thread.start()
+
+    def _loop_count(self) -> int:
+        """Serving loops to run on the executor: one per thread of a thread pool; 0 for the
+        dispatcher design."""
+        if self._max_rpcs is not None:
+            return 0  # the limit needs a count of accepted calls, which the dispatcher keeps
+        if not isinstance(self._pool, concurrent.futures.ThreadPoolExecutor):
+            return 0
+        n = getattr(self._pool, "_max_workers", None)
+        return n if isinstance(n, int) and n > 0 else 0
+
+    def _close_cq(self) -> Any:
+        """The completion queue of call-end notices (and, in the dispatcher design, incoming
+        calls), drained by a thread started on first use."""
+        with self._lock:
+            if self._cq is None:
+                self._cq = _polyrpc.CompletionQueue()
+                self._thread = threading.Thread(target=self._run, name="polyrpc-server",
+                                                daemon=True)
+                self._thread.start()
+            return self._cq
+
+    def _pool_closing(self) -> bool:
+        return bool(getattr(self._pool, "_shutdown", False) or _cf_thread._shutdown)
+
+    def _serve_loop(self) -> None:
+        """One serving loop, on an executor thread."""
+        with self._lock:
+            self._queued_loops -= 1
+        incoming = self._incoming
+        queue = getattr(self._pool, "_work_queue", None)
+        serve = self._serve_incoming
+        idle_ms = min(_IDLE_CHECK_MS * self._loops, _IDLE_CHECK_MAX_MS)
+        resubmit = False
+        try:
+            while True:
+                item = incoming.next(int(idle_ms * (0.5 + random.random())))
+                if item is False:  # the server stopped and every call was handed out
+                    return
+                if item is not None:
+                    if queue is not None and queue.qsize() > self._queued_loops:
+                        # Work was queued on the executor before this call came: the call
+                        # waits its turn behind it (as with a dispatcher), and the thread goes
+                        # to that work. A handler waiting for work it queued then never has
+                        # to wait for a call that arrived later.
+                        try:
+                            self._pool.submit(serve, *item)
+                            resubmit = True
+                            return
+                        except RuntimeError:  # the executor shut down meanwhile
+                            pass
+                    serve(*item)
+                if self._pool_closing():
+                    incoming.interrupt()  # the other loops notice now, not at their next check
+                    return
+                # Other work waits on the executor: give this thread back to it, and queue
+                # this loop behind it.
+                if queue is not None and queue.qsize() > self._queued_loops:
+                    resubmit = True
+                    return
+        finally:
+            self._loop_exit(resubmit)
+
+    def _loop_exit(self, resubmit: bool) -> None:
+        if resubmit:
+            with self._lock:
+                self._queued_loops += 1
+            try:
+                self._pool.submit(self._serve_loop)
+                return
+            except RuntimeError:  # the executor was shut down meanwhile
+                with self._lock:
+                    self._queued_loops -= 1
+        with self._lock:
+            self._loops -= 1
+            last = self._loops == 0 and self._stopping is None
+        if last:
+            # The executor shut down under a running server: answer UNAVAILABLE from now on,
+            # as the dispatcher design does when submit() fails.
+            try:
+                threading.Thread(target=self._reject_loop, name="polyrpc-server-reject",
+                                 daemon=True).start()
+            except RuntimeError:  # interpreter shutdown: no new threads
+                pass
+
+    def _reject_loop(self) -> None:
+        while True:
+            item = self._incoming.next(-1)
+            if item is False:
+                return
+            if item is not None:
+                item[0].finish_unary(None, 0, 14, "server is shutting down", None)
+
+    def _serve_incoming(self, ncall: Any, method: str, prefetched: bool, data: Any) -> None:
+        try:
+            self._serve_call(ncall, method, prefetched, data)
+        except Exception:  # noqa: BLE001 - a failure here must not leave the call hanging
+            _LOG.exception("polyrpc: internal error serving a call")
+            ncall.cancel()
 
     def _run(self) -> None:
         cq = self._cq
@@ -374,18 +510,19 @@ class Server:
 
     def _serve(self, ncall: Any) -> None:
         try:
-            self._serve_call(ncall)
+            self._serve_call(ncall, ncall.method(), False, None)
         except Exception:  # noqa: BLE001 - a failure here must not leave the call hanging
             _LOG.exception("polyrpc: internal error serving a call")
             ncall.cancel()
         finally:
             self._release_slot()
 
-    def _serve_call(self, ncall: Any) -> None:
-        method = ncall.method()
+    def _serve_call(self, ncall: Any, method: str, prefetched: bool, data: Any) -> None:
+        """Serves one call; prefetched: its single request (data, None if the client sent
+        none) was already received."""
         handler, _details = self._registry.lookup(method, ncall.request_metadata)
         if handler is None:
-            ncall.send_status(_UNIMPLEMENTED, "Method not found!")
+            ncall.finish_unary(None, 0, _UNIMPLEMENTED, "Method not found!", None)
             return
         context = ServicerContext(ncall, self)
         if self._compression is not None:
@@ -393,7 +530,8 @@ class Server:
         if handler.request_streaming:
             argument: Any = _RequestIterator(ncall, handler.request_deserializer, context)
         else:
-            data = ncall.recv_message()
+            if not prefetched:
+                data = ncall.recv_message()
             if data is None:
                 # The client went away, or half-closed without a request.
                 context._code, context._details = 13, "Expected a request message"
@@ -430,10 +568,12 @@ class Server:
             try:
                 self._native.shutdown(timeout)
             finally:
-                if self._cq is not None:
-                    self._cq.shutdown()
-                    if self._thread is not None:
-                        self._thread.join()
+                with self._lock:
+                    cq, thread = self._cq, self._thread
+                if cq is not None:
+                    cq.shutdown()
+                    if thread is not None:
+                        thread.join()
                 done.set()
                 self._terminated.set()
 

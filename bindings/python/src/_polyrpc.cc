@@ -16,12 +16,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -334,11 +337,15 @@ void MakeOptions(py::handle seq, Options* out) {
 // ---- Completion plumbing -----------------------------------------------------------------
 
 // The C tag of every operation started on a Python-visible queue: the Python object to hand
-// back, plus the call slot of polyrpc_server_request_call.
+// back, plus the call slot of polyrpc_server_request_call. A compound tag (remaining > 1) is
+// shared by several operations and surfaces once, when the last of them completes, with
+// success only if all succeeded: an asyncio unary call then costs one event instead of three.
 struct Tag {
   PyObject* obj;  // owned reference
   polyrpc_call_t* call = nullptr;
   bool request_call = false;
+  std::atomic<int> remaining{1};
+  std::atomic<bool> failed{false};
 };
 
 Tag* NewTag(py::handle obj) {
@@ -385,6 +392,10 @@ void WaiterDone(void* tag, int success, void*) {
 std::mutex g_waiter_cq_mu;
 polyrpc_cq_t* g_waiter_cq = nullptr;
 pid_t g_waiter_cq_pid = 0;
+polyrpc_cq_t* g_discard_cq = nullptr;
+pid_t g_discard_cq_pid = 0;
+
+void DiscardDone(void*, int, void*) {}
 
 // fork() copies a mutex in whatever state another thread left it; I/O threads take
 // g_release_mu at any time. Holding both across fork() makes the child's copies consistent.
@@ -410,6 +421,22 @@ polyrpc_cq_t* WaiterCq() {
     g_waiter_cq_pid = pid;
   }
   return g_waiter_cq;
+}
+
+// A callback queue whose completions nobody waits for (tags are NULL): operations whose outcome
+// the caller does not need, like the response and status of a finished unary handler. Saves the
+// handler thread a sleep and a wake-up per operation.
+polyrpc_cq_t* DiscardCq() {
+  std::lock_guard<std::mutex> lock(g_waiter_cq_mu);
+  pid_t pid = getpid();
+  if (g_discard_cq == nullptr || g_discard_cq_pid != pid) {
+    polyrpc_cq_t* cq = nullptr;
+    Check(polyrpc_cq_create_callback(DiscardDone, nullptr, nullptr, &cq),
+          "polyrpc_cq_create_callback");
+    g_discard_cq = cq;  // a parent's queue is intentionally leaked in the child
+    g_discard_cq_pid = pid;
+  }
+  return g_discard_cq;
 }
 
 // Runs start(cq, tag) and waits for its completion with the GIL released. Returns success.
@@ -616,41 +643,66 @@ class Call {
       return polyrpc_call_send_status(get(), code, details.c_str(), m.md, q, t);
     });
   }
-  // Server: sends the response (if not None) and the status with one GIL release. Returns
-  // whether the status went out (False when the call was already over).
-  bool FinishUnary(py::handle response, uint32_t flags, int code, const std::string& details,
+  // Server: starts sending the response (if not None) and the status, and returns without
+  // waiting for either (their completions go to a discarding queue): the outcome changes
+  // nothing for the handler, and once the status is started, releasing the handle no longer
+  // cancels the call. The call keeps its own references to the message and the trailers.
+  void FinishUnary(py::handle response, uint32_t flags, int code, const std::string& details,
                    py::handle trailers) {
     CheckCode(code);
     Buffer b;
     if (!response.is_none()) MakeBuffer(response, &b);
     Metadata m;
     MakeMetadata(trailers, &m);
-    polyrpc_cq_t* cq = WaiterCq();
+    polyrpc_cq_t* cq = DiscardCq();
     polyrpc_call_t* call = get();
-    Waiter sent, finished;
     if (b.buf != nullptr) {
-      polyrpc_error_t err = polyrpc_call_send_message(call, b.buf, flags, cq, &sent);
-      if (err != POLYRPC_OK) Raise(err, "polyrpc_call_send_message");
-    } else {
-      sent.done = true;
-      sent.success = 1;
+      Check(polyrpc_call_send_message(call, b.buf, flags, cq, nullptr),
+            "polyrpc_call_send_message");
     }
-    polyrpc_error_t err =
-        polyrpc_call_send_status(call, code, details.c_str(), m.md, cq, &finished);
-    WithoutGil([&] {
-      // Even when send_status failed, the message completion still arrives and points into
-      // this frame: always wait for it.
-      {
-        std::unique_lock<std::mutex> lock(sent.mu);
-        sent.cv.wait(lock, [&] { return sent.done; });
-      }
-      if (err != POLYRPC_OK) return;
-      std::unique_lock<std::mutex> lock(finished.mu);
-      finished.cv.wait(lock, [&] { return finished.done; });
-    });
-    if (err != POLYRPC_OK) Raise(err, "polyrpc_call_send_status");
-    return finished.success != 0;
+    Check(polyrpc_call_send_status(call, code, details.c_str(), m.md, cq, nullptr),
+          "polyrpc_call_send_status");
   }
+  // Client: the whole unary exchange as one operation on cq: sends request (half-closing),
+  // receives the reply and the status; tag surfaces once, after the status. Then status() and
+  // take_message() give the outcome.
+  void StartUnary(py::handle request, uint32_t flags, CompletionQueue& cq, py::handle tag) {
+    Buffer b;
+    MakeBuffer(request, &b);
+    polyrpc_cq_t* q = cq.get();
+    polyrpc_call_t* call = get();
+    Tag* t = NewTag(tag);
+    t->remaining.store(3);
+    // Each started operation owns one count; one that fails to start gives its count back.
+    int started = 0;
+    polyrpc_error_t err = polyrpc_call_send_message(call, b.buf, flags | POLYRPC_WRITE_LAST, q, t);
+    const char* what = "polyrpc_call_send_message";
+    if (err == POLYRPC_OK) {
+      ++started;
+      err = polyrpc_call_recv_message(call, q, t);
+      what = "polyrpc_call_recv_message";
+    }
+    if (err == POLYRPC_OK) {
+      ++started;
+      err = polyrpc_call_recv_status(call, q, t);
+      what = "polyrpc_call_recv_status";
+    }
+    if (err == POLYRPC_OK) return;
+    if (started == 0) {
+      FreeTag(t);
+      Raise(err, what);
+    }
+    // Some operations are under way: they complete (the call is cancelled so that they do so
+    // promptly) and the tag surfaces with success=0 after them.
+    t->failed.store(true);
+    polyrpc_call_cancel(call);
+    if (t->remaining.fetch_sub(3 - started) == 3 - started) {
+      // Everything started has already completed and been swallowed: nothing will surface.
+      FreeTag(t);
+    }
+    Raise(err, what);
+  }
+  void SetLastMessageCompressed(bool c) { last_compressed_ = c; }
   py::object RecvClose(py::handle cq, py::handle tag) {
     return Run("polyrpc_call_recv_close", cq, tag,
                [&](polyrpc_cq_t* q, void* t) { return polyrpc_call_recv_close(get(), q, t); });
@@ -684,15 +736,26 @@ py::object CompletionQueue::Next(int timeout_ms) {
   ev.struct_size = sizeof(ev);
   polyrpc_error_t err;
   polyrpc_cq_t* cq = get();
-  if (timeout_ms == 0) {
-    err = polyrpc_cq_next(cq, 0, &ev);  // a poll: not worth a GIL round trip
-  } else {
-    WithoutGil([&] { err = polyrpc_cq_next(cq, timeout_ms, &ev); });
+  Tag* t = nullptr;
+  for (;;) {
+    if (timeout_ms == 0) {
+      err = polyrpc_cq_next(cq, 0, &ev);  // a poll: not worth a GIL round trip
+    } else {
+      WithoutGil([&] { err = polyrpc_cq_next(cq, timeout_ms, &ev); });
+    }
+    Check(err, "polyrpc_cq_next");
+    if (ev.type == POLYRPC_EVENT_NONE) return py::none();
+    if (ev.type == POLYRPC_EVENT_SHUTDOWN) {
+      return py::make_tuple(2, false, py::none(), py::none());
+    }
+    t = static_cast<Tag*>(ev.tag);
+    if (!ev.success) t->failed.store(true);
+    // Not the last operation of a compound tag: swallow it and wait for the next event (the
+    // timeout restarts, which only lengthens a wait that already saw progress).
+    if (t->remaining.fetch_sub(1) > 1) continue;
+    if (t->failed.load()) ev.success = 0;
+    break;
   }
-  Check(err, "polyrpc_cq_next");
-  if (ev.type == POLYRPC_EVENT_NONE) return py::none();
-  if (ev.type == POLYRPC_EVENT_SHUTDOWN) return py::make_tuple(2, false, py::none(), py::none());
-  Tag* t = static_cast<Tag*>(ev.tag);
   py::object obj = py::reinterpret_steal<py::object>(t->obj);
   py::object call = py::none();
   if (t->request_call && ev.success && t->call != nullptr) {
@@ -857,6 +920,191 @@ class Server {
   polyrpc_server_t* server_ = nullptr;
 };
 
+// ---- Incoming calls for handler threads ---------------------------------------------------
+//
+// The thread-pool server's source of calls. Handler threads block in Next() (GIL released)
+// and get the next call straight from the I/O thread's completion, with no dispatcher thread in
+// between. For methods whose request is a single message (prefetch paths), the request is
+// received before the call is handed out, so a unary call costs one wake-up of one handler
+// thread. A fixed number of request_call operations stays armed; each call taken re-arms one,
+// so the core keeps unrequested calls in its own queue (no unbounded queue here).
+class IncomingCalls {
+ public:
+  IncomingCalls(Server& server, const std::vector<std::string>& prefetch_paths, int depth)
+      : state_(new State) {
+    state_->server = server.get();
+    state_->prefetch.insert(prefetch_paths.begin(), prefetch_paths.end());
+    Check(polyrpc_cq_create_callback(OnEvent, nullptr, nullptr, &state_->cq),
+          "polyrpc_cq_create_callback");
+    for (int i = 0; i < depth; ++i) Arm(state_);
+  }
+  // The state is freed only once nothing can complete into it any more; otherwise (a server
+  // released while still running, or a parent's object in a fork child) it is leaked on purpose.
+  ~IncomingCalls() {
+    State* st = state_;
+    bool quiet;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      quiet = st->over && st->pending == 0 && st->pid == getpid();
+    }
+    if (!quiet) return;
+    polyrpc_cq_destroy(st->cq);
+    for (Slot* s : st->ready) FreeSlot(s);
+    delete st;
+  }
+
+  // Waits up to timeout_ms (< 0: forever) for a call. Returns None on timeout, False once the
+  // server shut down and every call it delivered was handed out, else (call, method, prefetched,
+  // request): prefetched tells whether request (bytes, or None when the client sent no
+  // message) was already received.
+  py::object Next(int timeout_ms) {
+    DrainReleases();
+    State* st = state_;
+    Slot* s = nullptr;
+    bool over = false;
+    {
+      // Under load a call is usually waiting: take it without a GIL round trip.
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (!st->ready.empty()) {
+        s = st->ready.front();
+        st->ready.pop_front();
+      }
+    }
+    if (s == nullptr && timeout_ms != 0) {
+      WithoutGil([&] {
+        std::unique_lock<std::mutex> lock(st->mu);
+        uint64_t interrupts = st->interrupts;
+        auto ready = [&] {
+          return !st->ready.empty() || (st->over && st->pending == 0) ||
+                 st->interrupts != interrupts;
+        };
+        if (timeout_ms < 0) {
+          st->cv.wait(lock, ready);
+        } else {
+          st->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready);
+        }
+        if (!st->ready.empty()) {
+          s = st->ready.front();
+          st->ready.pop_front();
+        }
+      });
+    }
+    if (s == nullptr) {
+      std::lock_guard<std::mutex> lock(st->mu);
+      over = st->over && st->pending == 0 && st->ready.empty();
+      return over ? py::object(py::bool_(false)) : py::object(py::none());
+    }
+    Arm(st);
+    std::unique_ptr<Slot, void (*)(Slot*)> owned(s, FreeSlot);
+    const char* m = polyrpc_call_method(s->call);
+    py::str method(m != nullptr ? m : "");
+    py::object data = py::none();
+    if (s->msg != nullptr) {
+      polyrpc_buffer_t* msg = s->msg;
+      s->msg = nullptr;
+      data = BufferToBytes(msg);
+    }
+    auto* call = new Call(s->call);
+    s->call = nullptr;
+    call->SetLastMessageCompressed(s->compressed != 0);
+    py::object pycall = py::cast(call, py::return_value_policy::take_ownership);
+    return py::make_tuple(pycall, method, py::bool_(s->recv), data);
+  }
+  // Makes every Next() waiting now return (None unless a call is ready).
+  void Interrupt() {
+    State* st = state_;
+    std::lock_guard<std::mutex> lock(st->mu);
+    ++st->interrupts;
+    st->cv.notify_all();
+  }
+
+ private:
+  struct State;
+  struct Slot {
+    State* owner;
+    polyrpc_call_t* call = nullptr;
+    bool recv = false;  // the request_call completed; this is the request's recv_message
+    polyrpc_buffer_t* msg = nullptr;
+    int compressed = 0;
+  };
+  struct State {
+    polyrpc_server_t* server = nullptr;
+    polyrpc_cq_t* cq = nullptr;
+    std::unordered_set<std::string> prefetch;
+    pid_t pid = getpid();
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Slot*> ready;
+    uint64_t interrupts = 0;
+    int pending = 0;    // slots with an operation under way
+    bool over = false;  // a request_call failed: the server is shutting down
+  };
+
+  static void FreeSlot(Slot* s) {
+    polyrpc_buffer_destroy(s->msg);
+    polyrpc_call_destroy(s->call);
+    delete s;
+  }
+
+  // Starts one request_call. Needs no GIL; its completion may run OnEvent before it returns.
+  static void Arm(State* st) {
+    Slot* s = new Slot{st};
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->over) {
+        delete s;
+        return;
+      }
+      ++st->pending;
+    }
+    if (polyrpc_server_request_call(st->server, &s->call, st->cq, s) != POLYRPC_OK) {
+      delete s;
+      Finish(st, nullptr, true);
+    }
+  }
+
+  // A slot's operation is over: hand the slot out (s != NULL) and/or note the shutdown.
+  static void Finish(State* st, Slot* s, bool over) {
+    std::lock_guard<std::mutex> lock(st->mu);
+    --st->pending;
+    if (over) st->over = true;
+    if (s != nullptr) st->ready.push_back(s);
+    // Notify under the lock: a waiter that sees "over" may free st right after.
+    if (over || st->pending == 0) {
+      st->cv.notify_all();
+    } else {
+      st->cv.notify_one();
+    }
+  }
+
+  // Runs on an I/O thread (or inline in Arm/recv): never blocks, never touches Python.
+  static void OnEvent(void* tag, int success, void*) {
+    Slot* s = static_cast<Slot*>(tag);
+    State* st = s->owner;
+    if (s->recv) {
+      if (success) polyrpc_call_take_message(s->call, &s->msg, &s->compressed);
+      Finish(st, s, false);
+      return;
+    }
+    if (!success || s->call == nullptr) {
+      polyrpc_call_destroy(s->call);
+      delete s;
+      Finish(st, nullptr, true);
+      return;
+    }
+    const char* m = polyrpc_call_method(s->call);
+    if (m != nullptr && st->prefetch.count(m) != 0) {
+      s->recv = true;
+      // May complete inline (the message is often there already): s belongs to OnEvent then.
+      if (polyrpc_call_recv_message(s->call, st->cq, s) == POLYRPC_OK) return;
+      s->recv = false;  // handed out unreceived: the handler thread's own recv reports the error
+    }
+    Finish(st, s, false);
+  }
+
+  State* state_;
+};
+
 PyObject* NewException(py::module_& m, const char* name, PyObject* bases, const char* doc) {
   std::string full = std::string("polyrpc._polyrpc.") + name;
   PyObject* type = PyErr_NewExceptionWithDoc(full.c_str(), doc, bases, nullptr);
@@ -989,6 +1237,8 @@ PYBIND11_MODULE(_polyrpc, m) {
            py::arg("trailers") = none, py::arg("cq") = none, py::arg("tag") = none)
       .def("finish_unary", &Call::FinishUnary, py::arg("response"), py::arg("flags"),
            py::arg("code"), py::arg("details"), py::arg("trailers"))
+      .def("start_unary", &Call::StartUnary, py::arg("request"), py::arg("flags"), py::arg("cq"),
+           py::arg("tag"))
       .def("recv_close", &Call::RecvClose, py::arg("cq") = none, py::arg("tag") = none)
       .def("is_cancelled", &Call::IsCancelled)
       .def("close_connection_for_testing", &Call::CloseConnectionForTesting)
@@ -1016,4 +1266,10 @@ PYBIND11_MODULE(_polyrpc, m) {
       .def("request_call", &Server::RequestCall, py::arg("cq"), py::arg("tag"))
       .def("request_call_blocking", &Server::RequestCallBlocking)
       .def("shutdown", &Server::Shutdown, py::arg("timeout_ms"));
+
+  py::class_<IncomingCalls>(m, "IncomingCalls")
+      .def(py::init<Server&, const std::vector<std::string>&, int>(), py::arg("server"),
+           py::arg("prefetch_paths"), py::arg("depth"), py::keep_alive<1, 2>())
+      .def("next", &IncomingCalls::Next, py::arg("timeout_ms"))
+      .def("interrupt", &IncomingCalls::Interrupt);
 }

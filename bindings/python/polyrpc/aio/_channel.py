@@ -63,11 +63,12 @@ class AioRpcError(RpcError):
 class Call:
     """Shared surface of every asyncio call: status, metadata, cancel."""
 
-    def __init__(self, ncall: Any, p: Poller, deserializer: Deserializer) -> None:
+    def __init__(self, ncall: Any, p: Poller, deserializer: Deserializer,
+                 status_fut: "Optional[asyncio.Future]" = None) -> None:
         self._ncall = ncall
         self._poller = p
         self._deserializer = deserializer
-        self._status_fut = p.op(ncall.recv_status)
+        self._status_fut = p.op(ncall.recv_status) if status_fut is None else status_fut
         self._initial_fut: Optional[asyncio.Future] = None
         self._cancelled = False
         self._error: Optional[AioRpcError] = None
@@ -93,11 +94,13 @@ class Call:
         return None
 
     async def _wait_status(self) -> Tuple[StatusCode, str]:
-        try:
-            await asyncio.shield(self._status_fut)
-        except asyncio.CancelledError:
-            self._ncall.cancel()
-            raise
+        fut = self._status_fut
+        if not fut.done():  # shielded: other awaiters still get the status after a cancel
+            try:
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                self._ncall.cancel()
+                raise
         code, details = self._ncall.status()
         return status_from_int(code), details
 
@@ -154,21 +157,18 @@ class UnaryUnaryCall(Call):
     """``await call`` gives the response."""
 
     def __init__(self, ncall: Any, p: Poller, deserializer: Deserializer, request: bytes) -> None:
-        super().__init__(ncall, p, deserializer)
-        self._send_fut = p.op(ncall.send_message, request, _polyrpc.WRITE_LAST)
-        self._message_fut = p.op(ncall.recv_message)
+        # One native operation sends the request, receives the reply and the status: its
+        # future is the status future, and the message is there (or not) once it resolves.
+        super().__init__(ncall, p, deserializer, p.op(ncall.start_unary, request, 0))
         self._response: Any = None
         self._have_response = False
 
     async def _result(self) -> Any:
-        try:
-            await asyncio.shield(self._message_fut)
-        except asyncio.CancelledError:
-            self._ncall.cancel()
-            raise
+        if self._have_response:
+            return self._response
         await self._raise_for_status()
         if not self._have_response:
-            data = self._ncall.take_message() if self._message_fut.result() else None
+            data = self._ncall.take_message()
             if data is None:
                 raise AioRpcError(StatusCode.INTERNAL, self._ncall.initial_metadata(),
                                   self._ncall.trailing_metadata(),
