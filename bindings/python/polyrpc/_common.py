@@ -117,11 +117,17 @@ class FutureCancelledError(Exception):
     """Raised by ``Future.result()`` for a cancelled RPC future."""
 
 
+_MAX_TIMEOUT = 1e15  # seconds; larger values take the full checks (inf means no deadline)
+
+
 def timeout_ms(timeout: Optional[float]) -> int:
     """Seconds (None = no deadline) to whole milliseconds, rounded up so that a tiny positive
     timeout never turns into "no deadline". -1 means none."""
     if timeout is None:
         return -1
+    t = type(timeout)
+    if (t is int or t is float) and 0 <= timeout < _MAX_TIMEOUT:  # the common case, cheaply
+        return int(math.ceil(timeout * 1000.0))
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError("timeout must be a number of seconds or None, got %s" %
                         type(timeout).__name__)

@@ -60,15 +60,67 @@ class AioRpcError(RpcError):
     __repr__ = __str__
 
 
+class _StatusLatch:
+    """The tag of the operation that ends a call (the poller calls done() and set_result() on
+    it, as on a future). Each awaiting task waits on its own future, made only if the status is
+    not there yet: cancelling one task cancels its own wait, never the status, and no
+    asyncio.shield (two extra event-loop callbacks per call) is needed."""
+
+    __slots__ = ("_loop", "_done", "_waiters", "_callbacks")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done = False
+        self._waiters: Optional[list] = None
+        self._callbacks: Optional[list] = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, _success: Any) -> None:
+        self._done = True
+        waiters, self._waiters = self._waiters, None
+        if waiters:
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+        callbacks, self._callbacks = self._callbacks, None
+        if callbacks:
+            for cb in callbacks:
+                self._loop.call_soon(cb, self)
+
+    def add_done_callback(self, cb: Any) -> None:
+        if self._done:
+            self._loop.call_soon(cb, self)
+        elif self._callbacks is None:
+            self._callbacks = [cb]
+        else:
+            self._callbacks.append(cb)
+
+    def wait(self) -> "asyncio.Future[None]":
+        w = self._loop.create_future()
+        if self._waiters is None:
+            self._waiters = [w]
+        else:
+            self._waiters.append(w)
+        return w
+
+
 class Call:
     """Shared surface of every asyncio call: status, metadata, cancel."""
 
     def __init__(self, ncall: Any, p: Poller, deserializer: Deserializer,
-                 status_fut: "Optional[asyncio.Future]" = None) -> None:
+                 start: Any = None, *args: Any) -> None:
+        """start(*args, cq, tag): the operation that ends with the status (recv_status when
+        None)."""
         self._ncall = ncall
         self._poller = p
         self._deserializer = deserializer
-        self._status_fut = p.op(ncall.recv_status) if status_fut is None else status_fut
+        self._status_fut = _StatusLatch(p.loop)
+        if start is None:
+            ncall.recv_status(p.cq, self._status_fut)
+        else:
+            start(*args, p.cq, self._status_fut)
         self._initial_fut: Optional[asyncio.Future] = None
         self._cancelled = False
         self._error: Optional[AioRpcError] = None
@@ -95,9 +147,9 @@ class Call:
 
     async def _wait_status(self) -> Tuple[StatusCode, str]:
         fut = self._status_fut
-        if not fut.done():  # shielded: other awaiters still get the status after a cancel
+        if not fut.done():
             try:
-                await asyncio.shield(fut)
+                await fut.wait()
             except asyncio.CancelledError:
                 self._ncall.cancel()
                 raise
@@ -159,7 +211,7 @@ class UnaryUnaryCall(Call):
     def __init__(self, ncall: Any, p: Poller, deserializer: Deserializer, request: bytes) -> None:
         # One native operation sends the request, receives the reply and the status: its
         # future is the status future, and the message is there (or not) once it resolves.
-        super().__init__(ncall, p, deserializer, p.op(ncall.start_unary, request, 0))
+        super().__init__(ncall, p, deserializer, ncall.start_unary, request, 0)
         self._response: Any = None
         self._have_response = False
 
@@ -306,6 +358,8 @@ class _MultiCallable:
         self._method = check_method(method)
         self._serializer = serializer
         self._deserializer = deserializer
+        self._loop: Any = None  # the loop of the last call and its poller
+        self._poller: Any = None
 
     def _create(self, timeout: Optional[float], metadata: Optional[Metadata],
                 credentials: Optional[CallCredentials], wait_for_ready: Optional[bool],
@@ -322,7 +376,11 @@ class _MultiCallable:
             if not isinstance(creds, CallCredentials):
                 raise TypeError("credentials must be polyrpc.CallCredentials")
             ncall.set_credentials(creds._native)
-        return ncall, poller()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._poller = poller(loop)
+            self._loop = loop
+        return ncall, self._poller
 
 
 class UnaryUnaryMultiCallable(_MultiCallable):
