@@ -407,22 +407,6 @@ class Server:
         resubmit = False
         try:
             while True:
-                item = incoming.next(int(idle_ms * (0.5 + random.random())))
-                if item is False:  # the server stopped and every call was handed out
-                    return
-                if item is not None:
-                    if queue is not None and queue.qsize() > self._queued_loops:
-                        # Work was queued on the executor before this call came: the call
-                        # waits its turn behind it (as with a dispatcher), and the thread goes
-                        # to that work. A handler waiting for work it queued then never has
-                        # to wait for a call that arrived later.
-                        try:
-                            self._pool.submit(serve, *item)
-                            resubmit = True
-                            return
-                        except RuntimeError:  # the executor shut down meanwhile
-                            pass
-                    serve(*item)
                 if self._pool_closing():
                     incoming.interrupt()  # the other loops notice now, not at their next check
                     return
@@ -431,6 +415,23 @@ class Server:
                 if queue is not None and queue.qsize() > self._queued_loops:
                     resubmit = True
                     return
+                item = incoming.next(int(idle_ms * (0.5 + random.random())))
+                if item is False:  # the server stopped and every call was handed out
+                    return
+                if item is None:  # idle
+                    continue
+                if queue is not None and queue.qsize() > self._queued_loops:
+                    # Work was queued on the executor before this call came: the call waits
+                    # its turn behind it (as with a dispatcher), and the thread goes to that
+                    # work. A handler waiting for work it queued then never has to wait for a
+                    # call that arrived later.
+                    try:
+                        self._pool.submit(serve, *item)
+                        resubmit = True
+                        return
+                    except RuntimeError:  # the executor shut down meanwhile
+                        pass
+                serve(*item)
         finally:
             self._loop_exit(resubmit)
 
