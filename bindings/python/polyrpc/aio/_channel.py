@@ -218,7 +218,16 @@ class UnaryUnaryCall(Call):
     async def _result(self) -> Any:
         if self._have_response:
             return self._response
-        await self._raise_for_status()
+        # _raise_for_status() inlined for the common case (two coroutines fewer per call).
+        fut = self._status_fut
+        if not fut.done():
+            try:
+                await fut.wait()
+            except asyncio.CancelledError:
+                self._ncall.cancel()
+                raise
+        if self._ncall.status()[0] != 0:
+            await self._raise_for_status()
         if not self._have_response:
             data = self._ncall.take_message()
             if data is None:
