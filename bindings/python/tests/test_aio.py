@@ -91,6 +91,23 @@ def test_aio_cancel(server):
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+            # Only the awaiting task's wait is cancelled: the call still reports its status to
+            # other awaiters and done-callbacks.
+            call = ch.unary_unary(path("Sleep"))(b"5000", timeout=30)
+            seen = []
+            call.add_done_callback(lambda c: seen.append(c.done()))
+
+            async def wait_call():
+                return await call
+
+            waiter = asyncio.ensure_future(wait_call())
+            await asyncio.sleep(0.05)
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            assert await asyncio.wait_for(call.code(), 5) is polyrpc.StatusCode.CANCELLED
+            await asyncio.sleep(0)
+            assert seen == [True]
             assert await ch.unary_unary(path("Echo"))(b"ok", timeout=5) == b"ok"
     run(main())
 
