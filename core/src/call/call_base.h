@@ -19,27 +19,51 @@
 
 namespace polyrpc {
 
-// A FIFO on a vector: no allocation until the first push (std::deque allocates its map and a
-// 512-byte node for every call, even an empty one), and storage reused once drained.
+// A FIFO with room for two elements inside the call object and a vector for more: a unary
+// call (one message each way) never allocates for its queues (std::deque allocates its map and
+// a 512-byte node for every call, even an empty one).
 template <typename T>
 class SimpleQueue {
  public:
-  bool empty() const { return head_ == items_.size(); }
-  size_t size() const { return items_.size() - head_; }
-  T& front() { return items_[head_]; }
-  void push_back(T v) { items_.push_back(std::move(v)); }
+  bool empty() const { return inline_count_ == 0 && overflow_head_ == overflow_.size(); }
+  size_t size() const { return inline_count_ + (overflow_.size() - overflow_head_); }
+  T& front() { return inline_count_ > 0 ? inline_[inline_head_] : overflow_[overflow_head_]; }
+  void push_back(T v) {
+    // Inline elements are always older than overflow ones: use the inline slots only while
+    // the overflow is empty.
+    if (overflow_head_ == overflow_.size() && inline_head_ + inline_count_ < kInline) {
+      inline_[inline_head_ + inline_count_++] = std::move(v);
+    } else {
+      overflow_.push_back(std::move(v));
+    }
+  }
   void pop_front() {
-    items_[head_] = T();
-    if (++head_ == items_.size()) clear();
+    if (inline_count_ > 0) {
+      inline_[inline_head_] = T();
+      ++inline_head_;
+      if (--inline_count_ == 0) inline_head_ = 0;
+      return;
+    }
+    overflow_[overflow_head_] = T();
+    if (++overflow_head_ == overflow_.size()) {
+      overflow_.clear();
+      overflow_head_ = 0;
+    }
   }
   void clear() {
-    items_.clear();
-    head_ = 0;
+    for (size_t i = 0; i < kInline; ++i) inline_[i] = T();
+    inline_head_ = inline_count_ = 0;
+    overflow_.clear();
+    overflow_head_ = 0;
   }
 
  private:
-  std::vector<T> items_;
-  size_t head_ = 0;
+  static constexpr size_t kInline = 2;
+  T inline_[kInline];
+  size_t inline_head_ = 0;
+  size_t inline_count_ = 0;
+  std::vector<T> overflow_;
+  size_t overflow_head_ = 0;
 };
 
 class CallBase : public Stream {
@@ -142,6 +166,28 @@ inline nghttp2_nv NvRef(std::string_view name, std::string_view value) {
           reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
           NGHTTP2_NV_FLAG_NONE};
 }
+// A header list for one submit: up to 16 entries on the stack, more on the heap.
+class NvList {
+ public:
+  void push_back(const nghttp2_nv& nv) {
+    if (size_ < kInline) {
+      inline_[size_++] = nv;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_, inline_ + size_);
+    heap_.push_back(nv);
+    ++size_;
+  }
+  const nghttp2_nv* data() const { return heap_.empty() ? inline_ : heap_.data(); }
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr size_t kInline = 16;
+  nghttp2_nv inline_[kInline];
+  size_t size_ = 0;
+  std::vector<nghttp2_nv> heap_;
+};
+
 // "0".."16" without formatting.
 std::string_view StatusCodeDigits(StatusCode code);
 

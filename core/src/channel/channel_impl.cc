@@ -430,8 +430,7 @@ void ClientCallImpl::OnTransportReady(std::shared_ptr<Http2Connection> conn) {
   }
   std::string authorization;
   if (!options_.bearer_token.empty()) authorization = "Bearer " + options_.bearer_token;
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(12 + md.size());
+  NvList nv;
   nv.push_back(NvRef(":method", "POST"));
   nv.push_back(NvRef(":scheme", channel_->tls() ? "https" : "http"));
   nv.push_back(NvRef(":path", method_));

@@ -82,13 +82,13 @@ void Http2Connection::Start() {
   ScheduleFlush();
 }
 
-int32_t Http2Connection::SubmitRequest(const std::vector<nghttp2_nv>& headers,
+int32_t Http2Connection::SubmitRequest(const nghttp2_nv* nv, size_t n,
                                        std::shared_ptr<Stream> stream) {
   if (closed_ || goaway_received_) return NGHTTP2_ERR_STREAM_CLOSING;
   nghttp2_data_provider prd;
   prd.source.ptr = nullptr;
   prd.read_callback = &Http2Connection::ReadCallback;
-  int32_t id = nghttp2_submit_request(session_, nullptr, headers.data(), headers.size(), &prd,
+  int32_t id = nghttp2_submit_request(session_, nullptr, nv, n, &prd,
                                       nullptr);
   if (id > 0) {
     stream->set_stream_id(id);
@@ -98,21 +98,21 @@ int32_t Http2Connection::SubmitRequest(const std::vector<nghttp2_nv>& headers,
   return id;
 }
 
-int Http2Connection::SubmitResponse(int32_t stream_id, const std::vector<nghttp2_nv>& headers,
+int Http2Connection::SubmitResponse(int32_t stream_id, const nghttp2_nv* nv, size_t n,
                                     bool with_data) {
   if (closed_) return NGHTTP2_ERR_STREAM_CLOSED;
   nghttp2_data_provider prd;
   prd.source.ptr = nullptr;
   prd.read_callback = &Http2Connection::ReadCallback;
-  int rv = nghttp2_submit_response(session_, stream_id, headers.data(), headers.size(),
+  int rv = nghttp2_submit_response(session_, stream_id, nv, n,
                                    with_data ? &prd : nullptr);
   ScheduleFlush();
   return rv;
 }
 
-int Http2Connection::SubmitTrailer(int32_t stream_id, const std::vector<nghttp2_nv>& trailers) {
+int Http2Connection::SubmitTrailer(int32_t stream_id, const nghttp2_nv* nv, size_t n) {
   if (closed_) return NGHTTP2_ERR_STREAM_CLOSED;
-  int rv = nghttp2_submit_trailer(session_, stream_id, trailers.data(), trailers.size());
+  int rv = nghttp2_submit_trailer(session_, stream_id, nv, n);
   ScheduleFlush();
   return rv;
 }

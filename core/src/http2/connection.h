@@ -91,10 +91,22 @@ class Http2Connection : public Endpoint::Handler,
 
   // Client: opens a stream with these headers and a data provider; returns the stream id or
   // a negative nghttp2 error.
-  int32_t SubmitRequest(const std::vector<nghttp2_nv>& headers, std::shared_ptr<Stream> stream);
+  int32_t SubmitRequest(const nghttp2_nv* nv, size_t n, std::shared_ptr<Stream> stream);
+  template <typename List>
+  int32_t SubmitRequest(const List& l, std::shared_ptr<Stream> stream) {
+    return SubmitRequest(l.data(), l.size(), std::move(stream));
+  }
   // Server: response headers, with the data provider (with_data) or as trailers-only (END_STREAM).
-  int SubmitResponse(int32_t stream_id, const std::vector<nghttp2_nv>& headers, bool with_data);
-  int SubmitTrailer(int32_t stream_id, const std::vector<nghttp2_nv>& trailers);
+  int SubmitResponse(int32_t stream_id, const nghttp2_nv* nv, size_t n, bool with_data);
+  template <typename List>
+  int SubmitResponse(int32_t stream_id, const List& l, bool with_data) {
+    return SubmitResponse(stream_id, l.data(), l.size(), with_data);
+  }
+  int SubmitTrailer(int32_t stream_id, const nghttp2_nv* nv, size_t n);
+  template <typename List>
+  int SubmitTrailer(int32_t stream_id, const List& l) {
+    return SubmitTrailer(stream_id, l.data(), l.size());
+  }
   void ResumeData(int32_t stream_id);
   void SubmitRstStream(int32_t stream_id, uint32_t error_code);
   // Returns flow-control credit for len received bytes of the stream.

@@ -174,8 +174,7 @@ void ServerCallImpl::SendHeadersIfNeeded() {
   std::vector<std::pair<std::string, std::string>> md;
   std::string err;
   if (!AppendMetadata(initial_metadata_to_send_, &md, &err)) md.clear();  // validated above us
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(4 + md.size());
+  NvList nv;
   nv.push_back(NvRef(":status", "200"));
   nv.push_back(NvRef("content-type", "application/grpc"));
   nv.push_back(NvRef("grpc-accept-encoding", SupportedEncodingsHeader()));
@@ -267,8 +266,7 @@ void ServerCallImpl::SubmitStatus(const Status& status, const Metadata& trailers
   if (!AppendMetadata(trailers, &md, &err)) md.clear();  // validated above us
   std::string message;
   if (!status.message().empty()) message = PercentEncode(status.message());
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(4 + md.size());
+  NvList nv;
   if (trailers_only) {
     nv.push_back(NvRef(":status", "200"));
     nv.push_back(NvRef("content-type", "application/grpc"));
