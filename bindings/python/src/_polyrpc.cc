@@ -525,7 +525,13 @@ class Call {
       return py::bool_(RunBlocking(what, [&](polyrpc_cq_t* c, void* t) { return op(c, t); }));
     }
     Tag* t = NewTag(tag);
-    polyrpc_error_t err = op(q, t);
+    polyrpc_error_t err;
+    try {
+      err = op(q, t);  // may throw (a closed call): the tag must not leak then
+    } catch (...) {
+      FreeTag(t);
+      throw;
+    }
     if (err != POLYRPC_OK) {
       FreeTag(t);
       Raise(err, what);
@@ -889,9 +895,11 @@ class Server {
   }
   // Queue form: the completion carries the new Call as the 4th item of CompletionQueue.next().
   void RequestCall(CompletionQueue& cq, py::handle tag) {
+    polyrpc_server_t* server = get();  // may throw: before the tag exists
+    polyrpc_cq_t* q = cq.get();
     Tag* t = NewTag(tag);
     t->request_call = true;
-    polyrpc_error_t err = polyrpc_server_request_call(get(), &t->call, cq.get(), t);
+    polyrpc_error_t err = polyrpc_server_request_call(server, &t->call, q, t);
     if (err != POLYRPC_OK) {
       FreeTag(t);
       Raise(err, "polyrpc_server_request_call");
