@@ -479,8 +479,10 @@ def server_closes_connection(ctx):
     elapsed = time.monotonic() - start
     check(received >= 1, "no response before the connection closed")
     check(elapsed < 5.0, "UNAVAILABLE took %.2f s" % elapsed)
+    # wait_for_ready: the channel may not have noticed the closed connection yet (cases.json).
     response = ctx.stub.UnaryCall(messages_pb2.SimpleRequest(
-        response_type=messages_pb2.COMPRESSABLE, response_size=1), timeout=TIMEOUT)
+        response_type=messages_pb2.COMPRESSABLE, response_size=1), timeout=TIMEOUT,
+        wait_for_ready=True)
     expect_payload(response.payload, 1, "UnaryCall after reconnect")
 
 

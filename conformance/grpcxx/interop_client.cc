@@ -572,6 +572,8 @@ class Client {
     Check(elapsed < 5.0, "UNAVAILABLE took " + std::to_string(elapsed) + " s");
     ClientContext ctx;
     Bound(&ctx);
+    // wait_for_ready: the channel may not have noticed the closed connection yet (cases.json).
+    ctx.set_wait_for_ready(true);
     SimpleResponse response;
     ExpectOk(stub_->UnaryCall(&ctx, UnaryRequest(1, 0), &response), "UnaryCall after reconnect");
     ExpectPayload(response.payload(), 1, "UnaryCall after reconnect");
