@@ -139,6 +139,17 @@ class CallState : public std::enable_shared_from_this<CallState> {
     busy_[k].store(false, std::memory_order_release);
   }
 
+  // Blocking receive's fast path: a message that has already arrived is taken on the calling
+  // thread (no I/O-thread round trip). False: nothing queued, or a receive is pending (then
+  // RunOp reports it).
+  bool TryRecvNow() {
+    if (busy_[kOpRecvMessage].exchange(true, std::memory_order_acq_rel)) return false;
+    bool got = is_server_ ? server_->TryRecvMessage()
+                          : (client_started() && client_->TryRecvMessage());
+    busy_[kOpRecvMessage].store(false, std::memory_order_release);
+    return got;
+  }
+
   // Marks the kinds busy for polyrpc_call_unary, which runs three operations at once.
   void ClaimForUnary() {
     if (busy_[kOpSend].exchange(true) || busy_[kOpRecvMessage].exchange(true) ||
@@ -538,6 +549,7 @@ polyrpc_error_t polyrpc_call_send_message(polyrpc_call_t* call, const polyrpc_bu
 polyrpc_error_t polyrpc_call_recv_message(polyrpc_call_t* call, polyrpc_cq_t* cq, void* tag) {
   POLYRPC_API_TRY
   CallState& st = CheckCall(call);
+  if (cq == nullptr && st.TryRecvNow()) return POLYRPC_OK;
   return st.RunOp(kOpRecvMessage, cq, tag, [&](polyrpc::Completion done) {
     if (st.is_server()) {
       st.Server().RecvMessage(std::move(done));

@@ -93,7 +93,9 @@ POLYRPC_API polyrpc_error_t polyrpc_call_send_message(polyrpc_call_t *call,
                                                       const polyrpc_buffer_t *buf, uint32_t flags,
                                                       polyrpc_cq_t *cq, void *tag);
 /* Receives the next message: success=1 and polyrpc_call_take_message() gives it; success=0 at
- * the end of the stream or when the call failed. Since 0.1. */
+ * the end of the stream or when the call failed. Blocking (cq NULL): a message that has already
+ * arrived is returned at once on the calling thread, without a round trip through the I/O
+ * thread, so reading a stream costs no thread hand-off per message. Since 0.1. */
 POLYRPC_API polyrpc_error_t polyrpc_call_recv_message(polyrpc_call_t *call, polyrpc_cq_t *cq,
                                                       void *tag);
 /* Takes the message of the last successful recv: *out owned by the caller (NULL if none);

@@ -51,6 +51,12 @@ class ClientCall {
   // ok=true: a message is ready (TakeMessage). ok=false: end of stream or the call failed.
   virtual void RecvMessage(Completion done) = 0;
   virtual bool TakeMessage(Slice* out, bool* compressed = nullptr) = 0;
+  // Non-blocking receive on the calling thread: if a message has already arrived, makes it ready
+  // for TakeMessage and returns true without a round trip through the I/O thread. Returns false
+  // when nothing is waiting (not arrived yet, end of stream, or the call failed): then use
+  // RecvMessage, which also tells the end of the stream. Must not be called while a RecvMessage
+  // is outstanding on the call (one receive at a time, as for RecvMessage itself).
+  virtual bool TryRecvMessage() = 0;
   // Completes (always with ok=true) once the call is over; then status() and trailing_metadata().
   virtual void RecvStatus(Completion done) = 0;
   virtual const Status& status() const = 0;
@@ -78,6 +84,12 @@ class ServerCall {
   // ok=false at the client's half-close, or when the call is cancelled.
   virtual void RecvMessage(Completion done) = 0;
   virtual bool TakeMessage(Slice* out, bool* compressed = nullptr) = 0;
+  // Non-blocking receive on the calling thread: if a message has already arrived, makes it ready
+  // for TakeMessage and returns true without a round trip through the I/O thread. Returns false
+  // when nothing is waiting (not arrived yet, end of stream, or the call failed): then use
+  // RecvMessage, which also tells the end of the stream. Must not be called while a RecvMessage
+  // is outstanding on the call (one receive at a time, as for RecvMessage itself).
+  virtual bool TryRecvMessage() = 0;
   // Sends the status and trailers and ends the call.
   virtual void SendStatus(const Status& status, Metadata trailers, Completion done) = 0;
   // fn(cancelled) runs once when the call is over: cancelled=true if it did not end with a status

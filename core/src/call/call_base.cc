@@ -126,35 +126,67 @@ void CallBase::StartRecv(Completion done) {
   }
   recv_done_ = std::move(done);
   DeliverMessages();
+  ReturnCreditIfCaughtUp();
+}
+
+void CallBase::ReturnCreditIfCaughtUp() {
   // Credit held back while the application was behind goes back only once it has caught up
   // (the queue is empty): returning it on every receive would let a fast peer refill the
   // window each time and the queue grow without bound.
-  if (recv_queue_.empty() && unconsumed_ > 0 && conn_ && stream_id() > 0) {
-    conn_->Consume(stream_id(), unconsumed_);
-    unconsumed_ = 0;
+  size_t credit = 0;
+  {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    if (recv_queue_.empty()) {
+      credit = unconsumed_;
+      unconsumed_ = 0;
+    }
   }
+  if (credit > 0 && conn_ && stream_id() > 0) conn_->Consume(stream_id(), credit);
 }
 
 void CallBase::DeliverMessages() {
   if (!recv_done_) return;
-  if (!recv_queue_.empty() && !recv_failed_) {
-    {
-      std::lock_guard<std::mutex> lock(ready_mu_);
+  bool got = false;
+  if (!recv_failed_) {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    if (!recv_queue_.empty()) {
       ready_message_ = std::move(recv_queue_.front().payload);
       ready_compressed_ = recv_queue_.front().compressed;
       ready_valid_ = true;
+      recv_queue_.pop_front();
+      got = true;
     }
+  }
+  if (got || remote_closed_ || finished_ || recv_failed_) {
+    Completion done = std::move(recv_done_);
+    recv_done_ = nullptr;
+    Complete(std::move(done), got);
+  }
+}
+
+bool CallBase::TryRecvNow() {
+  bool credit_waiting;
+  {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    if (recv_failed_ || ready_valid_ || recv_queue_.empty()) return false;
+    ready_message_ = std::move(recv_queue_.front().payload);
+    ready_compressed_ = recv_queue_.front().compressed;
+    ready_valid_ = true;
     recv_queue_.pop_front();
-    Completion done = std::move(recv_done_);
-    recv_done_ = nullptr;
-    Complete(std::move(done), true);
-    return;
+    credit_waiting = recv_queue_.empty() && unconsumed_ > 0;
   }
-  if (remote_closed_ || finished_ || recv_failed_) {
-    Completion done = std::move(recv_done_);
-    recv_done_ = nullptr;
-    Complete(std::move(done), false);
+  if (credit_waiting) {
+    // The application caught up: the loop returns the held-back window credit.
+    auto self = std::static_pointer_cast<CallBase>(shared_from_this());
+    loop_->Post([self] { self->ReturnCreditIfCaughtUp(); });
   }
+  return true;
+}
+
+void CallBase::ClearRecvQueue() {
+  SimpleQueue<Received> dropped;  // freed after the lock is released
+  std::lock_guard<std::mutex> lock(ready_mu_);
+  std::swap(dropped, recv_queue_);
 }
 
 void CallBase::FailPendingOps() {
@@ -187,36 +219,32 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
   msgs.clear();
   std::string error;
   auto r = deframer_.Feed(data, len, &msgs, &error);
-  bool behind = !recv_queue_.empty();
   for (auto& m : msgs) {
-    if (m.compressed) {
-      if (recv_compression_ == Compression::kIdentity) {
-        OnRecvError(StatusCode::INTERNAL,
-                    "Compressed message received, but the grpc-encoding is identity");
-        return;
-      }
-      if (recv_compression_ == Compression::kUnknown) {
-        OnRecvError(StatusCode::UNIMPLEMENTED,
-                    "Compression algorithm '" + recv_encoding_name_ + "' not supported");
-        return;
-      }
-      Slice plain;
-      bool too_large = false;
-      std::string derr;
-      if (!Decompress(recv_compression_, m.payload, max_recv_message_, &plain, &too_large, &derr)) {
-        if (too_large) {
-          OnRecvError(StatusCode::RESOURCE_EXHAUSTED,
-                      "Received message larger than max after decompression (limit " +
-                          std::to_string(max_recv_message_) + ")");
-        } else {
-          OnRecvError(StatusCode::INTERNAL, "Failed to decompress message: " + derr);
-        }
-        return;
-      }
-      recv_queue_.push_back({std::move(plain), true});
-    } else {
-      recv_queue_.push_back({std::move(m.payload), false});
+    if (!m.compressed) continue;
+    if (recv_compression_ == Compression::kIdentity) {
+      OnRecvError(StatusCode::INTERNAL,
+                  "Compressed message received, but the grpc-encoding is identity");
+      return;
     }
+    if (recv_compression_ == Compression::kUnknown) {
+      OnRecvError(StatusCode::UNIMPLEMENTED,
+                  "Compression algorithm '" + recv_encoding_name_ + "' not supported");
+      return;
+    }
+    Slice plain;
+    bool too_large = false;
+    std::string derr;
+    if (!Decompress(recv_compression_, m.payload, max_recv_message_, &plain, &too_large, &derr)) {
+      if (too_large) {
+        OnRecvError(StatusCode::RESOURCE_EXHAUSTED,
+                    "Received message larger than max after decompression (limit " +
+                        std::to_string(max_recv_message_) + ")");
+      } else {
+        OnRecvError(StatusCode::INTERNAL, "Failed to decompress message: " + derr);
+      }
+      return;
+    }
+    m.payload = std::move(plain);
   }
   if (r == MessageDeframer::Result::kTooLarge) {
     if (conn_) conn_->Consume(stream_id(), len);
@@ -228,12 +256,15 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
     OnRecvError(StatusCode::INTERNAL, error);
     return;
   }
-  // Return flow-control credit now unless the application is behind (then on its next recv).
-  if (behind) {
-    unconsumed_ += len;
-  } else if (conn_) {
-    conn_->Consume(stream_id(), len);
+  // Return flow-control credit now unless the application is behind (then once it catches up).
+  bool behind;
+  {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    behind = !recv_queue_.empty();
+    for (auto& m : msgs) recv_queue_.push_back({std::move(m.payload), m.compressed});
+    if (behind) unconsumed_ += len;
   }
+  if (!behind && conn_) conn_->Consume(stream_id(), len);
   DeliverMessages();
 }
 

@@ -2,7 +2,8 @@
 // framed messages (fed to nghttp2's data provider without copying), the incoming deframer with
 // decompression and flow-control credit, and the one-completion-per-operation bookkeeping.
 //
-// All fields are loop-thread state unless marked otherwise. Public operations may be called from
+// All fields are loop-thread state unless marked otherwise. The received-message queue is shared
+// with the application thread (TryRecvNow takes from it directly) and guarded by ready_mu_. Public operations may be called from
 // any thread; they hop to the loop with RunOrPost. Completions run deferred on the loop thread
 // (EventLoop::Defer), never from inside nghttp2 callbacks and never under a lock.
 #pragma once
@@ -89,6 +90,13 @@ class CallBase : public Stream {
   void Complete(Completion done, bool ok);
   // Any thread, after a successful recv completion.
   bool TakeReadyMessage(Slice* out, bool* compressed);
+  // Application thread, no receive outstanding: moves a message that has already arrived to the
+  // ready slot and returns true; false if none is queued (or the call failed).
+  bool TryRecvNow();
+  // Loop thread: empties the receive queue (the call failed).
+  void ClearRecvQueue();
+  // Loop thread: returns the flow-control credit held back once the application caught up.
+  void ReturnCreditIfCaughtUp();
 
   // Role hooks.
   virtual void OnRecvError(StatusCode code, const std::string& message) = 0;
@@ -139,15 +147,16 @@ class CallBase : public Stream {
     Slice payload;
     bool compressed;
   };
-  SimpleQueue<Received> recv_queue_;
+  SimpleQueue<Received> recv_queue_;  // guarded by ready_mu_ (the loop pushes, either side pops)
   Completion recv_done_;
   bool remote_closed_ = false;  // END_STREAM or stream closed: no more messages
-  bool recv_failed_ = false;    // stop delivering queued messages (cancel, errors)
-  size_t unconsumed_ = 0;       // flow-control credit held back while the app is behind
+  // Stop delivering queued messages (cancel, errors). Set on the loop thread, read by TryRecvNow.
+  std::atomic<bool> recv_failed_{false};
+  size_t unconsumed_ = 0;  // flow-control credit held back while the app is behind (ready_mu_)
 
   bool finished_ = false;  // the call is over (status known / sent / cancelled)
 
-  // Result slot handed to the application thread.
+  // Result slot handed to the application thread; also guards recv_queue_ and unconsumed_.
   std::mutex ready_mu_;
   Slice ready_message_;
   bool ready_valid_ = false;

@@ -568,7 +568,7 @@ void ClientCallImpl::Cancel() {
 void ClientCallImpl::Finish(StatusCode code, const std::string& message) {
   if (status_known_) return;
   recv_failed_ = true;
-  recv_queue_.clear();
+  ClearRecvQueue();
   SetStatus(Status(code, message), {});
   if (conn_ && stream_id() > 0 && !stream_closed_) {
     conn_->SubmitRstStream(stream_id(), NGHTTP2_CANCEL);
@@ -670,7 +670,7 @@ void ClientCallImpl::ProcessTrailers(HeaderFields f) {
   if (deframer_.InMiddleOfMessage()) {
     // A status after a truncated message must not pass for a clean end.
     recv_failed_ = true;
-    recv_queue_.clear();
+    ClearRecvQueue();
     SetStatus(Status(StatusCode::INTERNAL, "Server ended the stream in the middle of a message"),
               std::move(f.metadata));
     return;

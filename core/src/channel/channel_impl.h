@@ -35,6 +35,7 @@ class ClientCallImpl final : public ClientCall, public CallBase {
   bool TakeMessage(Slice* out, bool* compressed) override {
     return TakeReadyMessage(out, compressed);
   }
+  bool TryRecvMessage() override { return TryRecvNow(); }
   void RecvStatus(Completion done) override;
   const Status& status() const override { return status_; }
   const Metadata& trailing_metadata() const override { return trailing_metadata_; }

@@ -315,7 +315,7 @@ void ServerCallImpl::AfterStatusSent() {
 void ServerCallImpl::FailWithStatus(StatusCode code, const std::string& message) {
   cancelled_ = true;
   recv_failed_ = true;
-  recv_queue_.clear();
+  ClearRecvQueue();
   if (!status_pending_ && out_bytes_ == 0) {
     // Nothing half-written: the client gets this status (AfterStatusSent marks the call done).
     DoSendStatus(Status(code, message), {}, nullptr);

@@ -39,6 +39,7 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   bool TakeMessage(Slice* out, bool* compressed) override {
     return TakeReadyMessage(out, compressed);
   }
+  bool TryRecvMessage() override { return TryRecvNow(); }
   void SendStatus(const Status& status, Metadata trailers, Completion done) override;
   void OnDone(std::function<void(bool cancelled)> fn) override;
   bool IsCancelled() const override { return cancelled_.load(); }
