@@ -276,6 +276,7 @@ bool CallBase::CountHeader(std::string_view name, std::string_view value) {
 
 bool CallBase::AddUserMetadata(std::string_view name, std::string_view value, Metadata* md) {
   if (IsReservedHeader(name)) return true;
+  if (md->empty()) md->reserve(4);  // one allocation for the usual few entries, not a regrowth each
   if (IsBinaryKey(name)) {
     std::string decoded;
     if (!Base64Decode(value, &decoded)) return false;

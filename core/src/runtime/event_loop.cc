@@ -81,12 +81,13 @@ void EventLoop::Post(Task fn) {
 void EventLoop::OnAsync(uv_async_t* h) { static_cast<EventLoop*>(h->data)->RunPosted(); }
 
 void EventLoop::RunPosted() {
-  std::vector<Task> tasks;
+  std::vector<Task>& tasks = running_posted_;
   {
     std::lock_guard<std::mutex> lock(mu_);
     tasks.swap(posted_);
   }
   for (auto& t : tasks) t();
+  tasks.clear();
   FlushAll();
 }
 
@@ -121,17 +122,17 @@ void EventLoop::FlushAll() {
       running_completions_.clear();
     }
     if (!deferred_.empty()) {
-      std::vector<Task> tasks;
-      tasks.swap(deferred_);
-      for (auto& t : tasks) t();
+      running_deferred_.swap(deferred_);
+      for (auto& t : running_deferred_) t();
+      running_deferred_.clear();
     }
-    std::vector<Flushable*> list;
-    list.swap(flush_list_);
-    for (Flushable* f : list) {
+    running_flush_list_.swap(flush_list_);
+    for (Flushable* f : running_flush_list_) {
       if (f == nullptr) continue;
       f->flush_scheduled_ = false;
       f->FlushNow();
     }
+    running_flush_list_.clear();
   }
   if (!flush_list_.empty() || !deferred_.empty() || !deferred_completions_.empty()) {
     uv_async_send(&async_);
