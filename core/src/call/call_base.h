@@ -2,10 +2,11 @@
 // framed messages (fed to nghttp2's data provider without copying), the incoming deframer with
 // decompression and flow-control credit, and the one-completion-per-operation bookkeeping.
 //
-// All fields are loop-thread state unless marked otherwise. The received-message queue is shared
-// with the application thread (TryRecvNow takes from it directly) and guarded by ready_mu_. Public operations may be called from
-// any thread; they hop to the loop with RunOrPost. Completions run deferred on the loop thread
-// (EventLoop::Defer), never from inside nghttp2 callbacks and never under a lock.
+// All fields are loop-thread state unless marked otherwise; the received-message queue is shared
+// with the application thread (TryRecvNow takes from it directly) and guarded by ready_mu_.
+// Public operations may be called from any thread; they hop to the loop with RunOrPost.
+// Completions run deferred on the loop thread (EventLoop::Defer), never from inside nghttp2
+// callbacks and never under a lock.
 #pragma once
 
 #include <vector>
