@@ -146,7 +146,7 @@ class CallBase : public Stream {
   std::vector<MessageDeframer::Message> deframed_;
   struct Received {
     Slice payload;
-    bool compressed;
+    bool compressed = false;
   };
   SimpleQueue<Received> recv_queue_;  // guarded by ready_mu_ (the loop pushes, either side pops)
   Completion recv_done_;
