@@ -479,10 +479,16 @@ def server_closes_connection(ctx):
     elapsed = time.monotonic() - start
     check(received >= 1, "no response before the connection closed")
     check(elapsed < 5.0, "UNAVAILABLE took %.2f s" % elapsed)
-    # wait_for_ready: the channel may not have noticed the closed connection yet (cases.json).
-    response = ctx.stub.UnaryCall(messages_pb2.SimpleRequest(
-        response_type=messages_pb2.COMPRESSABLE, response_size=1), timeout=TIMEOUT,
-        wait_for_ready=True)
+    # wait_for_ready: the channel may not have noticed the closed connection yet; and one retry
+    # on UNAVAILABLE: the call may have been written to the dying connection (cases.json).
+    follow_up = messages_pb2.SimpleRequest(response_type=messages_pb2.COMPRESSABLE,
+                                           response_size=1)
+    try:
+        response = ctx.stub.UnaryCall(follow_up, timeout=TIMEOUT, wait_for_ready=True)
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        response = ctx.stub.UnaryCall(follow_up, timeout=TIMEOUT, wait_for_ready=True)
     expect_payload(response.payload, 1, "UnaryCall after reconnect")
 
 
