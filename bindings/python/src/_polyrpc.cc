@@ -410,17 +410,23 @@ void AfterFork() {
 
 // The process's callback queue; re-created in a forked child (the parent's objects are
 // unusable there, by the C ABI's fork rule).
+// One callback queue per process: created on first use, and again in a forked child (a
+// parent's queue is intentionally leaked there). Caller holds g_waiter_cq_mu.
+polyrpc_cq_t* ProcessCallbackCq(polyrpc_completion_fn done, polyrpc_cq_t** cq, pid_t* owner) {
+  pid_t pid = getpid();
+  if (*cq == nullptr || *owner != pid) {
+    polyrpc_cq_t* fresh = nullptr;
+    Check(polyrpc_cq_create_callback(done, nullptr, nullptr, &fresh),
+          "polyrpc_cq_create_callback");
+    *cq = fresh;
+    *owner = pid;
+  }
+  return *cq;
+}
+
 polyrpc_cq_t* WaiterCq() {
   std::lock_guard<std::mutex> lock(g_waiter_cq_mu);
-  pid_t pid = getpid();
-  if (g_waiter_cq == nullptr || g_waiter_cq_pid != pid) {
-    polyrpc_cq_t* cq = nullptr;
-    Check(polyrpc_cq_create_callback(WaiterDone, nullptr, nullptr, &cq),
-          "polyrpc_cq_create_callback");
-    g_waiter_cq = cq;  // a parent's queue is intentionally leaked in the child
-    g_waiter_cq_pid = pid;
-  }
-  return g_waiter_cq;
+  return ProcessCallbackCq(WaiterDone, &g_waiter_cq, &g_waiter_cq_pid);
 }
 
 // A callback queue whose completions nobody waits for (tags are NULL): operations whose outcome
@@ -428,15 +434,7 @@ polyrpc_cq_t* WaiterCq() {
 // handler thread a sleep and a wake-up per operation.
 polyrpc_cq_t* DiscardCq() {
   std::lock_guard<std::mutex> lock(g_waiter_cq_mu);
-  pid_t pid = getpid();
-  if (g_discard_cq == nullptr || g_discard_cq_pid != pid) {
-    polyrpc_cq_t* cq = nullptr;
-    Check(polyrpc_cq_create_callback(DiscardDone, nullptr, nullptr, &cq),
-          "polyrpc_cq_create_callback");
-    g_discard_cq = cq;  // a parent's queue is intentionally leaked in the child
-    g_discard_cq_pid = pid;
-  }
-  return g_discard_cq;
+  return ProcessCallbackCq(DiscardDone, &g_discard_cq, &g_discard_cq_pid);
 }
 
 // Runs start(cq, tag) and waits for its completion with the GIL released. Returns success.
