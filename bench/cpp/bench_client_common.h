@@ -31,6 +31,7 @@ struct Flags {
   int conns = 1;               // hold: connections
   int calls = 0;               // hold: streams held open
   double hold = 30.0;          // hold: seconds to keep them (or until stdin closes)
+  int busy_poll_us = 0;        // polyrpc clients: channel option polyrpc.busy_poll_us
 };
 
 inline Flags ParseFlags(int argc, char** argv) {
@@ -54,6 +55,7 @@ inline Flags ParseFlags(int argc, char** argv) {
     else if (k == "conns") f.conns = std::atoi(v.c_str());
     else if (k == "calls") f.calls = std::atoi(v.c_str());
     else if (k == "hold") f.hold = std::atof(v.c_str());
+    else if (k == "busy_poll_us") f.busy_poll_us = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "unknown flag --%s\n", k.c_str());
       std::exit(2);

@@ -5,6 +5,7 @@
 //   --scenario=hold    opens --conns connections and --calls FullDuplexCalls (each answered
 //                      once, so the server has really set it up), prints "ready", then holds
 //                      them until stdin closes or --hold seconds pass: for server memory.
+//   --busy_poll_us=N   sets the channel option polyrpc.busy_poll_us
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,9 +33,10 @@ Slice Serialize(const google::protobuf::MessageLite& m) {
   return s;
 }
 
-std::shared_ptr<Channel> NewChannel(const std::string& target) {
+std::shared_ptr<Channel> NewChannel(const std::string& target, int busy_poll_us) {
   polyrpc::Options o;
   o.Set("grpc.max_receive_message_length", int64_t{-1});
+  if (busy_poll_us > 0) o.Set("polyrpc.busy_poll_us", int64_t{busy_poll_us});
   std::string error;
   auto ch = Channel::Create(target, polyrpc::ChannelCredentials::Insecure(), o, &error);
   if (!ch) {
@@ -57,7 +59,7 @@ bool WaitReady(Channel& ch) {
 int Hold(const bench::Flags& f) {
   std::vector<std::shared_ptr<Channel>> channels;
   for (int i = 0; i < f.conns; ++i) {
-    channels.push_back(NewChannel(f.target));
+    channels.push_back(NewChannel(f.target, f.busy_poll_us));
     if (!WaitReady(*channels.back())) {
       std::fprintf(stderr, "connection %d did not become ready\n", i);
       return 1;
@@ -95,7 +97,7 @@ int Hold(const bench::Flags& f) {
 int main(int argc, char** argv) {
   bench::Flags f = bench::ParseFlags(argc, argv);
   if (f.scenario == "hold") return Hold(f);
-  auto channel = NewChannel(f.target);
+  auto channel = NewChannel(f.target, f.busy_poll_us);
   if (!WaitReady(*channel)) {
     std::fprintf(stderr, "could not connect to %s\n", f.target.c_str());
     return 1;

@@ -4,6 +4,7 @@ mirrors grpcio's API).
 
     bench_client.py --impl grpcio|polyrpc --mode sync --threads 4 --target HOST:PORT
     bench_client.py --impl grpcio|polyrpc --mode aio --inflight 100 --target HOST:PORT
+    bench_client.py --impl polyrpc --mode sync --threads 1 --busy_poll_us 100 --target HOST:PORT
 
 sync: N threads share one channel, each making blocking unary calls.
 aio: one asyncio loop keeps --inflight calls outstanding on one channel.
@@ -43,7 +44,8 @@ def make_request(a):
 
 
 def run_sync(grpc, a):
-    channel = grpc.insecure_channel(a.target)
+    options = [("polyrpc.busy_poll_us", a.busy_poll_us)] if a.busy_poll_us else None
+    channel = grpc.insecure_channel(a.target, options=options)
     grpc.channel_ready_future(channel).result(timeout=10)
     call = channel.unary_unary(METHOD,
                                request_serializer=messages_pb2.SimpleRequest.SerializeToString,
@@ -145,6 +147,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--req_size", type=int, default=100)
     ap.add_argument("--resp_size", type=int, default=100)
+    ap.add_argument("--busy_poll_us", type=int, default=0,
+                    help="polyrpc only: channel option polyrpc.busy_poll_us")
     a = ap.parse_args()
     if a.impl == "grpcio":
         import grpc

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <list>
+#include <optional>
 
 #include "internal.h"
 
@@ -106,6 +107,10 @@ class CallState : public std::enable_shared_from_this<CallState> {
     }
     std::shared_ptr<OpWaiter> waiter = target.waiter;
     std::shared_ptr<CompletionQueue> q = target.cq;
+    // A blocking client operation runs the call's I/O on this thread while it waits (see
+    // polyrpc::IoDriver): taken before the operation starts, so that it starts here too.
+    std::optional<polyrpc::IoDriver> driver;
+    if (waiter && !is_server_) driver.emplace(Client());
     polyrpc::Completion done = [self = shared_from_this(), k, target = std::move(target)](bool ok) {
       // Free the slot before delivering, so the completion handler may start the next one.
       self->OnOpDone(k, ok);
@@ -124,7 +129,7 @@ class CallState : public std::enable_shared_from_this<CallState> {
     // the core's completion ends them; the others also end when another thread cancels.
     bool abortable = k != kOpRecvStatus && k != kOpRecvClose;
     if (abortable) AddWaiter(waiter);
-    bool ok = waiter->Wait();
+    bool ok = waiter->Wait(driver ? &*driver : nullptr);
     if (abortable) RemoveWaiter(waiter);
     if (!ok) {
       Throw(POLYRPC_ERROR_CLOSED, std::string(OpName(k)) +
@@ -477,32 +482,38 @@ polyrpc_error_t polyrpc_call_unary(polyrpc_call_t* call, const polyrpc_buffer_t*
     Throw(POLYRPC_ERROR_WRONG_STATE, "polyrpc_call_unary needs a fresh call (no operation yet)");
   }
   st.ClaimForUnary();
-  // Three operations, one wait. The waiter is shared with the completions so that it outlives
-  // this frame if need be (it does not: the core completes all three before the status).
+  // Three operations, one wait, with the call's I/O run on this thread meanwhile when it can
+  // (polyrpc::IoDriver). The waiter is shared with the completions so that it outlives this
+  // frame if need be (it does not: the core completes all three before the status).
   struct Unary {
     std::mutex mu;
     std::condition_variable cv;
-    int left = 3;
+    std::atomic<int> left{3};
     bool got_message = false;
   };
   auto u = std::make_shared<Unary>();
   auto done = [u](bool is_recv) {
     return [u, is_recv](bool ok) {
-      std::lock_guard<std::mutex> lock(u->mu);
       if (is_recv) u->got_message = ok;
-      if (--u->left == 0) u->cv.notify_all();
+      if (u->left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(u->mu);
+        u->cv.notify_all();
+      }
     };
   };
   polyrpc::ClientCall& c = st.Client();
+  polyrpc::IoDriver driver(c);
   c.SendMessage(request_h->slice, polyrpc::kWriteLast, done(false));
   c.RecvMessage(done(true));
   c.RecvStatus(done(false));
-  bool got;
-  {
+  auto finished = [&] { return u->left.load(std::memory_order_acquire) == 0; };
+  if (driver.active()) {
+    driver.RunUntil(finished);
+  } else {
     std::unique_lock<std::mutex> lock(u->mu);
-    u->cv.wait(lock, [&] { return u->left == 0; });
-    got = u->got_message;
+    u->cv.wait(lock, finished);
   }
+  bool got = u->got_message;
   st.OnOpDone(kOpRecvStatus, true);
   st.ReleaseUnary();
   if (c.status().ok()) {

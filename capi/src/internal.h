@@ -145,27 +145,42 @@ class OpWaiter {
   void Done(bool ok) {
     std::lock_guard<std::mutex> lock(mu_);
     ok_ = ok;
-    done_ = true;
+    done_.store(true, std::memory_order_release);
     cv_.notify_all();
   }
   // Wakes the waiter without a completion: the call was cancelled (success=0).
   void Abort() {
     std::lock_guard<std::mutex> lock(mu_);
-    aborted_ = true;
+    aborted_.store(true, std::memory_order_release);
     cv_.notify_all();
+    if (driver_ != nullptr) driver_->Wake();
   }
-  bool Wait() {
+  // Waits for Done or Abort; with an active driver, runs the call's I/O on this thread meanwhile.
+  bool Wait(polyrpc::IoDriver* driver = nullptr) {
+    auto over = [this] {
+      return done_.load(std::memory_order_acquire) || aborted_.load(std::memory_order_acquire);
+    };
+    if (driver != nullptr && driver->active()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        driver_ = driver;
+      }
+      driver->RunUntil(over);
+      std::lock_guard<std::mutex> lock(mu_);
+      driver_ = nullptr;
+    }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return done_ || aborted_; });
-    return done_ && ok_;
+    cv_.wait(lock, over);
+    return done_.load(std::memory_order_relaxed) && ok_;
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  bool done_ = false;
-  bool aborted_ = false;
+  std::atomic<bool> done_{false};
+  std::atomic<bool> aborted_{false};
   bool ok_ = false;
+  polyrpc::IoDriver* driver_ = nullptr;  // while a driving Wait runs (for Abort's wake-up)
 };
 
 // Where one operation reports: a cq (queue or callback) with its tag, or a blocked thread.

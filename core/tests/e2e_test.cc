@@ -205,12 +205,15 @@ TEST_F(E2E, ALongLivedConnectionDoesNotKeepItsFinishedCalls) {
     for (auto& t : threads) t.join();
     return ok.load();
   };
-  ASSERT_EQ(calls(2000), 2000);  // warm up pools, tables and queues
+  // Warm up pools, tables and queues: per-thread caches (call objects, write blocks) fill up to
+  // their bounds, on whichever threads run the calls' I/O.
+  ASSERT_EQ(calls(8000), 8000);
   size_t before = mallinfo2().uordblks;
-  ASSERT_EQ(calls(20000), 20000);
+  ASSERT_EQ(calls(40000), 40000);
   size_t after = mallinfo2().uordblks;
-  // Kept streams cost ~200 bytes per call: 4 MB here. Allow 1 MB of noise.
-  EXPECT_LT(after, before + (1u << 20)) << "heap grew by " << (after - before) << " bytes";
+  // Kept streams cost ~200 bytes per call: 8 MB here. Allow 2 MB for bounded caches that are
+  // still filling (the per-thread call-object pools alone may hold 1.1 MB).
+  EXPECT_LT(after, before + (2u << 20)) << "heap grew by " << (after - before) << " bytes";
 }
 
 TEST_F(E2E, StatusCodesAndMessages) {

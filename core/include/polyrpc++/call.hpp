@@ -16,6 +16,8 @@
 
 namespace polyrpc {
 
+class EventLoop;  // internal: the I/O loop a call runs on (see IoDriver)
+
 using Completion = std::function<void(bool ok)>;
 
 enum WriteFlags : uint32_t {
@@ -64,6 +66,38 @@ class ClientCall {
   // Cancels the call (RST_STREAM CANCEL); status CANCELLED unless already finished. Any thread.
   virtual void Cancel() = 0;
   virtual std::string peer() const = 0;
+  // Internal, for IoDriver: the loop the call's I/O runs on, and the channel's busy-poll budget
+  // ("polyrpc.busy_poll_us").
+  virtual EventLoop* event_loop() const = 0;
+  virtual int busy_poll_us() const = 0;
+};
+
+// Lets a thread that blocks on a call run the call's I/O itself while it waits, instead of
+// sleeping while an I/O thread does it: the request is written and the response read on the
+// waiting thread, saving two thread wake-ups per call. The blocking helpers (sync.hpp) and the C
+// ABI's blocking operations use it. Create it before starting the operations so that they run
+// on this thread too. If active() is false (another thread is running that I/O, or this thread
+// is inside a completion), nothing changes: wait the usual way. While it is active, completions
+// of any call on the same I/O loop may run on this thread, inside RunUntil. With the channel
+// option "polyrpc.busy_poll_us" set, the thread busy-polls for that long before it sleeps.
+class IoDriver {
+ public:
+  explicit IoDriver(ClientCall& call);
+  ~IoDriver();  // hands the I/O back
+  IoDriver(const IoDriver&) = delete;
+  IoDriver& operator=(const IoDriver&) = delete;
+  bool active() const { return loop_ != nullptr; }
+  // Runs I/O on this thread until done() returns true. Only when active(). done() is checked
+  // after every loop turn; another thread that makes it true must call Wake().
+  template <typename Done>
+  void RunUntil(Done&& done) {
+    while (!done()) RunOnce();
+  }
+  void Wake();
+
+ private:
+  void RunOnce();
+  EventLoop* loop_ = nullptr;
 };
 
 class ServerCall {

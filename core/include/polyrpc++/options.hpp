@@ -22,6 +22,10 @@ namespace polyrpc {
 //   grpc.max_reconnect_backoff_ms     default 120000
 //   grpc.max_concurrent_streams       server: default 4294967295 (unbounded)
 //   grpc.http2.lookahead_bytes / polyrpc.initial_window_size    per-stream window, default 4 MiB
+//   polyrpc.busy_poll_us              client: a thread blocked on a call busy-polls the connection
+//                                     for up to this many microseconds (max 10000) before it
+//                                     sleeps; default 0 (off). Trades CPU for latency: see
+//                                     docs/performance.md
 // String keys:
 //   grpc.ssl_target_name_override     TLS name to verify (and SNI), default: the target host
 //   grpc.default_authority            :authority of calls, default: the target

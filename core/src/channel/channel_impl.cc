@@ -1,5 +1,7 @@
 #include "channel/channel_impl.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <random>
@@ -110,6 +112,9 @@ ChannelImpl::ChannelImpl(EventLoop* loop, ParsedTarget target, std::shared_ptr<T
     settings_.initial_window_size =
         static_cast<uint32_t>(options.GetInt("polyrpc.initial_window_size", 4 << 20));
   }
+  // Busy polling of blocking calls (IoDriver), at most 10 ms; negative values mean off.
+  busy_poll_us_ = static_cast<int>(
+      std::clamp<int64_t>(options.GetInt("polyrpc.busy_poll_us", 0), 0, 10000));
   backoff_timer_ = std::make_unique<Timer>(loop_);
 }
 
@@ -387,6 +392,8 @@ ClientCallImpl::~ClientCallImpl() {
   }
   if (conn_ && stream_id() > 0) conn_->DetachStream(stream_id());
 }
+
+int ClientCallImpl::busy_poll_us() const { return channel_->busy_poll_us(); }
 
 std::string ClientCallImpl::peer() const {
   std::lock_guard<std::mutex> lock(peer_mu_);

@@ -41,6 +41,8 @@ class ClientCallImpl final : public ClientCall, public CallBase {
   const Metadata& trailing_metadata() const override { return trailing_metadata_; }
   void Cancel() override;
   std::string peer() const override;
+  EventLoop* event_loop() const override { return loop_; }
+  int busy_poll_us() const override;
 
   // Loop thread, from the channel.
   void OnTransportReady(std::shared_ptr<Http2Connection> conn);
@@ -119,6 +121,7 @@ class ChannelImpl final : public Channel {
   Compression default_compression() const { return default_compression_; }
   size_t max_recv() const { return max_recv_; }
   int64_t max_send() const { return max_send_; }
+  int busy_poll_us() const { return busy_poll_us_; }
 
   std::weak_ptr<ChannelImpl> weak_self;
   std::string target_string_;
@@ -144,6 +147,7 @@ class ChannelImpl final : public Channel {
   Compression default_compression_ = Compression::kIdentity;
   size_t max_recv_;
   int64_t max_send_;
+  int busy_poll_us_ = 0;
   Http2Settings settings_;
 
   // Loop-thread state.

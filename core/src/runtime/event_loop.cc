@@ -1,9 +1,12 @@
 #include "runtime/event_loop.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 
@@ -11,6 +14,7 @@ namespace polyrpc {
 
 EventLoop::EventLoop(int index) : index_(index) {
   uv_loop_init(&loop_);
+  loop_.data = this;
   async_.data = this;
   uv_async_init(&loop_, &async_, &EventLoop::OnAsync);
   prepare_.data = this;
@@ -28,26 +32,198 @@ EventLoop::EventLoop(int index) : index_(index) {
   thread_ = std::thread([&] {
     {
       std::lock_guard<std::mutex> lock(started_mu);
-      thread_id_ = std::this_thread::get_id();
       started = true;
     }
     started_cv.notify_one();
-    // A write to a socket the peer has closed must fail with EPIPE, not kill the process.
-    // SIGPIPE is delivered to the writing thread, so blocking it here (on the only threads
-    // that do socket I/O) protects the application without touching its signal handlers.
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
-    char name[16];
-    snprintf(name, sizeof name, "polyrpc-io-%d", index_);
-    pthread_setname_np(pthread_self(), name);
-    while (!stopping_.load(std::memory_order_acquire)) {
-      uv_run(&loop_, UV_RUN_DEFAULT);
-    }
+    ThreadMain();
   });
   std::unique_lock<std::mutex> lock(started_mu);
   started_cv.wait(lock, [&] { return started; });
+}
+
+thread_local EventLoop* EventLoop::current_ = nullptr;
+
+void EventLoop::ThreadMain() {
+  // A write to a socket the peer has closed must fail with EPIPE, not kill the process.
+  // SIGPIPE is delivered to the writing thread, so blocking it here (and in callers while they
+  // drive a loop) protects the application without touching its signal handlers.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  char name[16];
+  snprintf(name, sizeof name, "polyrpc-io-%d", index_);
+  pthread_setname_np(pthread_self(), name);
+  // The loop is run the way libuv documents for embedding: wait for the backend descriptor
+  // with poll(2) without owning the loop, then own it for one non-blocking turn. A blocked
+  // caller can take the loop over while this thread sleeps, without waking it.
+  const int backend = uv_backend_fd(&loop_);
+  int timeout = 0;
+  for (;;) {
+    if (timeout != 0) {
+      struct pollfd p = {backend, POLLIN, 0};
+      poll(&p, 1, timeout);
+    }
+    {
+      std::unique_lock<std::mutex> lock(drive_mu_);
+      if (driver_ == Driver::kCaller) {
+        // Woken by I/O that a driving caller handles: park until the caller stops driving,
+        // then sleep again with the timeout it left (poll(2) returns at once if it left
+        // something).
+        Park(lock);
+        timeout = io_next_timeout_;
+        if (!stopping_.load(std::memory_order_acquire) || driver_ != Driver::kNone) continue;
+      }
+      driver_ = Driver::kIoThread;
+    }
+    current_ = this;
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    current_ = nullptr;
+    if (stopping_.load(std::memory_order_acquire)) break;
+    timeout = uv_backend_timeout(&loop_);
+    std::lock_guard<std::mutex> lock(drive_mu_);
+    driver_ = Driver::kNone;
+    io_wake_at_ = timeout < 0 ? -1 : static_cast<int64_t>(uv_now(&loop_)) + timeout;
+    if (callers_waiting_ > 0) drive_cv_.notify_all();
+  }
+  // Stopping: every handle is closing; run until their close callbacks are done.
+  current_ = this;
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  current_ = nullptr;
+}
+
+void EventLoop::Park(std::unique_lock<std::mutex>& lock) {
+  // Callers that make blocking calls back to back drive the loop almost all the time. Waking
+  // this thread at the end of every drive would cost a futex wake-up per call (and this thread
+  // would then be woken by the next response it does not handle), so it checks back on its own
+  // instead: every 200 us while drives come and go, backing off during one long drive. A drive
+  // that ends with work pending, a long drive, and Post() wake it at once (Unpark); what else
+  // arrives between two drives waits at most one slice. (While a caller drives, it runs
+  // everything: posts and timers included.)
+  io_parked_.store(true, std::memory_order_release);
+  io_kicked_ = false;
+  park_slice_us_ = kParkSliceMinUs;
+  uint64_t gen = drive_gen_;
+  for (;;) {
+    drive_cv_.wait_for(lock, std::chrono::microseconds(park_slice_us_));
+    if (driver_ != Driver::kCaller) break;
+    if (io_kicked_) break;
+    if (drive_gen_ == gen) {
+      park_slice_us_ = std::min(park_slice_us_ * 2, kParkSliceMaxUs);
+    } else {
+      gen = drive_gen_;
+      park_slice_us_ = kParkSliceMinUs;
+    }
+  }
+  io_parked_.store(false, std::memory_order_release);
+}
+
+void EventLoop::Unpark() {
+  std::lock_guard<std::mutex> lock(drive_mu_);
+  if (!io_parked_.load(std::memory_order_relaxed) || driver_ == Driver::kCaller) return;
+  io_kicked_ = true;
+  drive_cv_.notify_all();
+}
+
+bool EventLoop::TryBeginDrive(int spin_us) {
+  if (current_ != nullptr) return false;  // inside a completion or already driving a loop
+  {
+    std::unique_lock<std::mutex> lock(drive_mu_);
+    if (driver_ == Driver::kIoThread) {
+      // The I/O thread's turns are short (one non-blocking pass): wait for this one. Another
+      // caller may drive for as long as it waits, so that is not waited for.
+      ++callers_waiting_;
+      drive_cv_.wait(lock, [this] { return driver_ != Driver::kIoThread; });
+      --callers_waiting_;
+    }
+    if (driver_ != Driver::kNone || stopping_.load(std::memory_order_acquire)) return false;
+    driver_ = Driver::kCaller;
+    ++drive_gen_;
+  }
+  current_ = this;
+  spin_us_ = spin_us;
+  // Socket writes may now happen on this thread: block SIGPIPE while driving (see ThreadMain).
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  restore_sigpipe_ = !sigismember(&old, SIGPIPE);
+  // Posted tasks first: whatever this thread posted before must still run before what it does
+  // inline now.
+  RunPosted();
+  return true;
+}
+
+void EventLoop::DriveOnce() {
+  if (spin_us_ > 0) {
+    // Busy polling: non-blocking turns until the budget of this drive is spent. The response
+    // then finds this thread running instead of asleep on an idle CPU that must be woken.
+    auto now = std::chrono::steady_clock::now();
+    if (!spinning_) {
+      spinning_ = true;
+      spin_until_ = now + std::chrono::microseconds(spin_us_);
+    }
+    if (now < spin_until_) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      return;
+    }
+  }
+  uv_run(&loop_, UV_RUN_ONCE);
+}
+
+void EventLoop::EndDrive() {
+  spinning_ = false;
+  FlushAll();
+  // Close callbacks (a call's timer) are due at once: run them here rather than waking the I/O
+  // thread for them.
+  if (uv_backend_timeout(&loop_) == 0) uv_run(&loop_, UV_RUN_NOWAIT);
+  int timeout = uv_backend_timeout(&loop_);
+  int64_t due = timeout < 0 ? -1 : static_cast<int64_t>(uv_now(&loop_)) + timeout;
+  if (restore_sigpipe_) {
+    // A write that failed with EPIPE left a SIGPIPE pending: take it before unblocking.
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE)) {
+      struct timespec zero = {0, 0};
+      sigtimedwait(&pipe_set, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &pipe_set, nullptr);
+  }
+  current_ = nullptr;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(drive_mu_);
+    driver_ = Driver::kNone;
+    if (io_parked_.load(std::memory_order_relaxed)) {
+      // The I/O thread sleeps next with this timeout, once it stops parking (see Park). Unpark
+      // it now if it would otherwise be late: it backed off during a long drive, a timer is
+      // due within its slice, or events are already waiting.
+      io_next_timeout_ = timeout;
+      io_wake_at_ = due;
+      bool kick = park_slice_us_ > kParkSliceMinUs ||
+                  (timeout >= 0 && int64_t{timeout} * 1000 <= park_slice_us_);
+      if (!kick) {
+        struct pollfd p = {uv_backend_fd(&loop_), POLLIN, 0};
+        kick = poll(&p, 1, 0) > 0;
+      }
+      if (kick) {
+        io_kicked_ = true;
+        drive_cv_.notify_all();
+      }
+    } else if (due >= 0 && (io_wake_at_ < 0 || due < io_wake_at_)) {
+      // It sleeps in poll(2) until later than a timer armed while driving is due.
+      wake = true;
+    }
+    if (callers_waiting_ > 0) drive_cv_.notify_all();
+  }
+  if (wake) Wake();
+}
+
+char* EventLoop::read_buffer() {
+  if (!read_buffer_) read_buffer_.reset(new char[kReadBufferSize]);
+  return read_buffer_.get();
 }
 
 EventLoop::~EventLoop() {
@@ -75,7 +251,11 @@ void EventLoop::Post(Task fn) {
     wake = posted_.empty();
     posted_.push_back(std::move(fn));
   }
-  if (wake) uv_async_send(&async_);
+  if (wake) {
+    uv_async_send(&async_);
+    // A parked I/O thread does not see the async handle (see Park); a driving caller does.
+    if (io_parked_.load(std::memory_order_acquire)) Unpark();
+  }
 }
 
 void EventLoop::OnAsync(uv_async_t* h) { static_cast<EventLoop*>(h->data)->RunPosted(); }
@@ -91,7 +271,12 @@ void EventLoop::RunPosted() {
   FlushAll();
 }
 
-void EventLoop::OnPrepare(uv_prepare_t* h) { static_cast<EventLoop*>(h->data)->FlushAll(); }
+void EventLoop::OnPrepare(uv_prepare_t* h) {
+  auto* self = static_cast<EventLoop*>(h->data);
+  // Completions that ran here may be what a driving caller waits for: do not block in the poll
+  // that follows (uv_stop makes this turn's poll non-blocking; uv_run clears it on return).
+  if (self->FlushAll()) uv_stop(&self->loop_);
+}
 void EventLoop::OnCheck(uv_check_t* h) { static_cast<EventLoop*>(h->data)->FlushAll(); }
 
 void EventLoop::ScheduleFlush(Flushable* f) {
@@ -108,13 +293,15 @@ void EventLoop::CancelFlush(Flushable* f) {
   }
 }
 
-void EventLoop::FlushAll() {
+bool EventLoop::FlushAll() {
   // Deferred completions may produce output, and flushing may complete more operations (a
   // send handed to the transport); repeat, but only for a bounded number of rounds so that a
   // stream that keeps producing cannot starve reads and timers. What is left is picked up on
   // the next turn: the async handle makes sure there is one.
+  bool did = false;
   for (int rounds = 0; rounds < 64; ++rounds) {
-    if (flush_list_.empty() && deferred_.empty() && deferred_completions_.empty()) return;
+    if (flush_list_.empty() && deferred_.empty() && deferred_completions_.empty()) return did;
+    if (!deferred_completions_.empty() || !deferred_.empty()) did = true;
     if (!deferred_completions_.empty()) {
       // Swap with a reused vector: no allocation per turn.
       running_completions_.swap(deferred_completions_);
@@ -137,6 +324,7 @@ void EventLoop::FlushAll() {
   if (!flush_list_.empty() || !deferred_.empty() || !deferred_completions_.empty()) {
     uv_async_send(&async_);
   }
+  return did;
 }
 
 Runtime::Runtime(int threads) {

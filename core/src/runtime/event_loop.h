@@ -1,11 +1,27 @@
-// EventLoop: one libuv loop on one thread. Every connection lives on exactly one loop, and all of
-// its state is touched only from that loop's thread; other threads hand work over with Post().
+// EventLoop: one libuv loop and the I/O thread that runs it. Every connection lives on exactly one
+// loop, and all of its state is touched only by the thread driving that loop; other threads hand
+// work over with Post().
+//
+// Who drives a loop: its I/O thread, except while an application thread is blocked in a polyrpc
+// wait (a blocking unary call, a blocking receive). Such a thread may take the loop over
+// (TryBeginDrive) and run it itself until its operation completes: the request is written and
+// the response read on the caller's thread, with no hand-off to the I/O thread and back (two
+// thread wake-ups per call, most of a small call's latency on this kind of machine). The I/O
+// thread owns the loop only for one non-blocking turn at a time and sleeps in poll(2) on the
+// loop's backend descriptor without owning it, so a caller can take over without waking it.
+// A caller waits for an I/O-thread turn to end but never for another caller (which may drive
+// for as long as it blocks): then it falls back to a plain wait. While a caller drives, the I/O
+// thread, if woken by the I/O the caller handles, waits for the drive to end and goes back to
+// sleep. "The loop thread" below means the thread driving the loop.
+//
 // Runtime: the set of loops (default: one per core) that channels and servers share.
 #pragma once
 
 #include <uv.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -35,7 +51,25 @@ class EventLoop {
       Post(Task(std::forward<F>(fn)));
     }
   }
-  bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
+  // True on the thread driving this loop right now (its I/O thread, or a caller in a drive).
+  bool InLoopThread() const { return current_ == this; }
+
+  // Blocking waits. TryBeginDrive makes the calling thread the loop's driver if nobody else is
+  // driving it and the thread is not already driving a loop (completions never drive); on false,
+  // wait the usual way. While driving, operations started on this thread run inline, and
+  // DriveOnce runs one loop turn, blocking until at least one event (I/O, a timer, a post) was
+  // handled; with spin_us > 0 it busy-polls (non-blocking turns) for the first spin_us
+  // microseconds of the drive instead of sleeping. Wake() makes a driver's DriveOnce return
+  // (another thread changed what it waits for). EndDrive hands the loop back to its I/O thread.
+  bool TryBeginDrive(int spin_us = 0);
+  void DriveOnce();
+  void EndDrive();
+  void Wake() { uv_async_send(&async_); }
+
+  // A 64 KiB buffer for socket reads, shared by all endpoints of the loop: reads are consumed
+  // synchronously (the HTTP/2 layer or OpenSSL copies what it keeps). Loop thread only.
+  char* read_buffer();
+  static constexpr size_t kReadBufferSize = 64 * 1024;
   // Runs fn later in this loop turn, after the current callback returns and before the loop
   // writes and blocks again. Loop thread only. Used to run completions outside nghttp2
   // callbacks and outside any call state update.
@@ -46,6 +80,7 @@ class EventLoop {
     deferred_completions_.push_back({std::move(fn), ok, std::move(keep)});
   }
   uv_loop_t* uv() { return &loop_; }
+  static EventLoop* FromUv(uv_loop_t* l) { return static_cast<EventLoop*>(l->data); }
   int index() const { return index_; }
 
   // Something that wants to write once per loop turn (a connection with frames to send)
@@ -64,11 +99,15 @@ class EventLoop {
   void CancelFlush(Flushable* f);
 
  private:
+  void ThreadMain();
+  void Park(std::unique_lock<std::mutex>& lock);
+  void Unpark();
   static void OnAsync(uv_async_t* h);
   static void OnPrepare(uv_prepare_t* h);
   static void OnCheck(uv_check_t* h);
   void RunPosted();
-  void FlushAll();
+  // Runs deferred completions and flushes; true if there was anything to do.
+  bool FlushAll();
 
   int index_;
   uv_loop_t loop_;
@@ -93,8 +132,32 @@ class EventLoop {
   std::vector<DeferredCompletion> deferred_completions_;
   std::vector<DeferredCompletion> running_completions_;
   std::atomic<bool> stopping_{false};
+  // Who drives the loop (see the top of this file). The fields below are guarded by drive_mu_.
+  enum class Driver { kNone, kIoThread, kCaller };
+  std::mutex drive_mu_;
+  std::condition_variable drive_cv_;
+  Driver driver_ = Driver::kNone;
+  int callers_waiting_ = 0;   // callers waiting for the I/O thread's turn to end
+  uint64_t drive_gen_ = 0;    // counts callers' drives
+  // The I/O thread parks while callers drive (see Park in the .cc).
+  std::atomic<bool> io_parked_{false};
+  bool io_kicked_ = false;
+  // Busy polling of the current drive (TryBeginDrive's spin_us). Driver only.
+  int spin_us_ = 0;
+  bool spinning_ = false;
+  std::chrono::steady_clock::time_point spin_until_;
+  static constexpr int64_t kParkSliceMinUs = 200;
+  static constexpr int64_t kParkSliceMaxUs = 50000;
+  int64_t park_slice_us_ = kParkSliceMinUs;
+  int io_next_timeout_ = -1;  // the poll(2) timeout a caller leaves to a parked I/O thread
+  // When the I/O thread's poll(2) ends on its own (loop time in ms; -1: no timeout), so that a
+  // caller that drove the loop can tell whether it left a timer due earlier.
+  int64_t io_wake_at_ = -1;
+  // The caller's signal mask while it drives (SIGPIPE is blocked for socket writes).
+  bool restore_sigpipe_ = false;
+  std::unique_ptr<char[]> read_buffer_;
   std::thread thread_;
-  std::thread::id thread_id_;
+  static thread_local EventLoop* current_;
 };
 
 // Deleter for objects that own loop resources (uv handles, nghttp2 sessions): they are always

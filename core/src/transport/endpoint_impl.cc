@@ -31,15 +31,10 @@ namespace polyrpc {
 
 namespace {
 
-constexpr size_t kReadBufferSize = 64 * 1024;
-
-// One read buffer per loop thread, shared by all its endpoints: reads are consumed
-// synchronously (the HTTP/2 layer or OpenSSL copies what it keeps), so a per-connection buffer
-// only cost 64 KiB of resident memory for every idle connection.
-char* ReadBuffer() {
-  thread_local std::unique_ptr<char[]> buf(new char[kReadBufferSize]);
-  return buf.get();
-}
+// Socket reads go to the loop's shared read buffer (EventLoop::read_buffer): reads are consumed
+// synchronously, so a per-connection buffer only cost 64 KiB of resident memory for every idle
+// connection.
+constexpr size_t kReadBufferSize = EventLoop::kReadBufferSize;
 // Plaintext is cut into records of at most this size (the TLS maximum), copying small gather
 // pieces together so that a 9-byte frame header does not become a record of its own.
 constexpr size_t kTlsRecordSize = 16 * 1024;
@@ -236,8 +231,8 @@ class EndpointImpl final : public Endpoint {
     std::unique_ptr<HandleBlock> block(static_cast<HandleBlock*>(h->data));
   }
 
-  static void OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
-    *buf = uv_buf_init(ReadBuffer(), kReadBufferSize);
+  static void OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+    *buf = uv_buf_init(EventLoop::FromUv(h->loop)->read_buffer(), kReadBufferSize);
   }
 
   static void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
@@ -267,11 +262,11 @@ class EndpointImpl final : public Endpoint {
       return;
     }
     if (ssl_ == nullptr) {
-      handler_->OnEndpointRead(reinterpret_cast<const uint8_t*>(ReadBuffer()),
+      handler_->OnEndpointRead(reinterpret_cast<const uint8_t*>(loop_->read_buffer()),
                                static_cast<size_t>(n));
       return;  // `this` may be gone
     }
-    BIO_write(rbio_, ReadBuffer(), static_cast<int>(n));
+    BIO_write(rbio_, loop_->read_buffer(), static_cast<int>(n));
     if (!handshake_done_ && !ContinueHandshake()) return;
     ReadPlaintext();
   }
@@ -323,9 +318,9 @@ class EndpointImpl final : public Endpoint {
     HandleBlock* block = block_;
     for (;;) {
       ERR_clear_error();
-      int r = SSL_read(ssl_, ReadBuffer(), kReadBufferSize);
+      int r = SSL_read(ssl_, loop_->read_buffer(), kReadBufferSize);
       if (r > 0) {
-        handler_->OnEndpointRead(reinterpret_cast<const uint8_t*>(ReadBuffer()),
+        handler_->OnEndpointRead(reinterpret_cast<const uint8_t*>(loop_->read_buffer()),
                                  static_cast<size_t>(r));
         if (block->owner == nullptr) return;  // closed (and maybe destroyed) by the handler
         continue;
