@@ -129,14 +129,25 @@ ChannelImpl::~ChannelImpl() {
 std::shared_ptr<ClientCall> ChannelImpl::CreateCall(const std::string& method,
                                                     const CallOptions& options) {
   auto self = weak_self.lock();
+  // A call that is over is freed lazily when dropped off the loop (its destructor only
+  // detaches it from the connection): no wake-up of the loop per finished call.
+  EventLoop* loop = loop_;
   std::shared_ptr<ClientCallImpl> call(new ClientCallImpl(self, method, options),
-                                       LoopDeleter{loop_});
+                                       [loop](ClientCallImpl* p) {
+                                         if (loop->InLoopThread()) {
+                                           delete p;
+                                         } else if (p->over()) {
+                                           loop->PostLazy([p] { delete p; });
+                                         } else {
+                                           loop->Post([p] { delete p; });
+                                         }
+                                       });
   // The application's handle has its own reference count: when the application drops its last
   // reference, an unfinished call is cancelled (which also releases the connection's reference
   // to the stream). The engine's own references never keep an abandoned call running.
   ClientCallImpl* raw = call.get();
   return std::shared_ptr<ClientCall>(raw, [call = std::move(call)](ClientCall*) mutable {
-    call->Cancel();
+    if (!call->over()) call->Cancel();
     call.reset();
   });
 }
@@ -588,6 +599,7 @@ void ClientCallImpl::SetStatus(Status status, Metadata trailers) {
   finished_ = true;
   status_ = std::move(status);
   trailing_metadata_ = std::move(trailers);
+  over_.store(true, std::memory_order_release);
   if (deadline_timer_) deadline_timer_->Stop();
   if (initial_md_done_) {
     Completion d = std::move(initial_md_done_);

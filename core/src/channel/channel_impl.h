@@ -48,6 +48,8 @@ class ClientCallImpl final : public ClientCall, public CallBase {
   void OnTransportReady(std::shared_ptr<Http2Connection> conn);
   void Finish(StatusCode code, const std::string& message);
   bool finished() const { return finished_; }
+  // Any thread: the status is known (nothing left to cancel).
+  bool over() const { return over_.load(std::memory_order_acquire); }
   bool wait_for_ready() const { return options_.wait_for_ready; }
 
  private:
@@ -90,6 +92,7 @@ class ClientCallImpl final : public ClientCall, public CallBase {
   Metadata trailing_metadata_;
   Status status_;
   bool status_known_ = false;
+  std::atomic<bool> over_{false};
   bool stream_closed_ = false;
   std::unique_ptr<Timer> deadline_timer_;
   std::string peer_;

@@ -258,12 +258,31 @@ void EventLoop::Post(Task fn) {
   }
 }
 
+void EventLoop::PostLazy(Task fn) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lazy_.push_back(std::move(fn));
+    lazy_pending_.store(true, std::memory_order_release);
+    wake = lazy_.size() > kMaxLazy;
+  }
+  if (wake) Post([] {});
+}
+
 void EventLoop::OnAsync(uv_async_t* h) { static_cast<EventLoop*>(h->data)->RunPosted(); }
 
 void EventLoop::RunPosted() {
   std::vector<Task>& tasks = running_posted_;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (lazy_pending_.load(std::memory_order_relaxed)) {
+      // Lazy tasks were posted before the current ones (or do not care about order).
+      lazy_.insert(lazy_.end(), std::make_move_iterator(posted_.begin()),
+                   std::make_move_iterator(posted_.end()));
+      posted_.clear();
+      posted_.swap(lazy_);
+      lazy_pending_.store(false, std::memory_order_relaxed);
+    }
     tasks.swap(posted_);
   }
   for (auto& t : tasks) t();
@@ -294,6 +313,7 @@ void EventLoop::CancelFlush(Flushable* f) {
 }
 
 bool EventLoop::FlushAll() {
+  if (lazy_pending_.load(std::memory_order_acquire)) RunPosted();
   // Deferred completions may produce output, and flushing may complete more operations (a
   // send handed to the transport); repeat, but only for a bounded number of rounds so that a
   // stream that keeps producing cannot starve reads and timers. What is left is picked up on

@@ -41,6 +41,10 @@ class EventLoop {
 
   // Runs fn on the loop thread. Thread-safe. Tasks posted from one thread run in order.
   void Post(Task fn);
+  // Post for work that is not urgent (freeing what is over): runs at the loop's next turn,
+  // whenever something else wakes it, without waking it (a wake-up is a futex or eventfd
+  // write, and maybe an idle CPU roused). At most kMaxLazy wait; one more wakes the loop.
+  void PostLazy(Task fn);
   // Runs fn now if called on the loop thread (without wrapping it in a std::function: no
   // allocation on the hot path), otherwise posts it.
   template <typename F>
@@ -116,6 +120,9 @@ class EventLoop {
   uv_check_t check_;
   std::mutex mu_;
   std::vector<Task> posted_;
+  std::vector<Task> lazy_;  // guarded by mu_
+  std::atomic<bool> lazy_pending_{false};
+  static constexpr size_t kMaxLazy = 256;
   // Loop-thread buffers swapped with the queues above and below, so that the queues keep their
   // capacity from turn to turn (regrowing them each turn meant 1-4 KiB allocations, which make
   // glibc consolidate its fast bins: a few percent of a busy server's CPU).
