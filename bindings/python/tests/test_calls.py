@@ -297,3 +297,26 @@ def test_zero_copy_send_releases_each_message_exactly_once(channel):
         _polyrpc.drain_releases()
         time.sleep(0.01)
     assert sys.getrefcount(data) == base
+
+
+def test_busy_polling_channel(server):
+    """A channel whose blocked calls busy-poll (polyrpc.busy_poll_us) behaves like any other:
+    unary and streaming calls, deadlines, cancellation from another thread."""
+    with polyrpc.insecure_channel(server.target,
+                                  options=[("polyrpc.busy_poll_us", 200)]) as ch:
+        echo = ch.unary_unary(path("Echo"))
+        assert [echo(b"%d" % i, timeout=5) for i in range(100)] == [b"%d" % i for i in range(100)]
+        assert list(ch.unary_stream(path("Stream"))(b"5:0", timeout=5)) == \
+            [b"0", b"1", b"2", b"3", b"4"]
+        start = time.monotonic()
+        with pytest.raises(polyrpc.RpcError) as info:
+            ch.unary_unary(path("Sleep"))(b"5000", timeout=0.2)
+        assert info.value.code() is polyrpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - start < 3
+        call = ch.unary_stream(path("Stream"))(b"1000:20", timeout=30)
+        assert next(call) == b"0"
+        threading.Timer(0.1, call.cancel).start()
+        with pytest.raises(polyrpc.RpcError) as info:
+            for _ in call:
+                pass
+        assert info.value.code() is polyrpc.StatusCode.CANCELLED

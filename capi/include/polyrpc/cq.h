@@ -6,13 +6,16 @@
  *  - cq == NULL: the function blocks until the operation completes and returns its result:
  *    POLYRPC_OK for success=1, POLYRPC_ERROR_CLOSED for success=0 (end of stream, call over,
  *    server shut down). The blocking style; cancel it from another thread with
- *    polyrpc_call_cancel(), which makes the operation complete;
+ *    polyrpc_call_cancel(), which makes the operation complete. A blocked client operation
+ *    runs its call's I/O on the calling thread while it waits (no hand-off to an I/O thread):
+ *    completions of other calls on the same I/O loop may then run on that thread too;
  *  - a queue cq (polyrpc_cq_create): the completion is queued; take it with polyrpc_cq_next()
  *    or, from an event loop, watch polyrpc_cq_fd() for readability and drain with a zero timeout;
- *  - a callback cq (polyrpc_cq_create_callback): the callback runs on the I/O thread that
- *    completed the operation, never under an internal lock, so it must not block. An operation
- *    that can complete at once (polyrpc_server_request_call with a call already waiting) runs
- *    its callback on the calling thread before the function returns.
+ *  - a callback cq (polyrpc_cq_create_callback): the callback runs on the thread that
+ *    completed the operation: an I/O thread, or a thread blocked in a blocking client operation
+ *    on the same I/O loop (see above); never under an internal lock, so it must not block. An
+ *    operation that can complete at once (polyrpc_server_request_call with a call already
+ *    waiting) runs its callback on the calling thread before the function returns.
  * A function that returns an error started nothing: no completion will come for its tag.
  * One engine serves all three; none adds a thread hop over the others.
  */
