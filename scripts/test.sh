@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the C++/C unit and end-to-end suites (ctest: core, capi, codegen, ABI check,
 # valgrind subset), the Python suite (pytest), the whole conformance matrix (every client x
-# server x case, plaintext and TLS; about 8 minutes here), the core under ASan+UBSan, and the
-# benchmark smoke run (correctness only, no timing asserts). Fails if any step fails or if no
+# server x case, plaintext and TLS; about 8 minutes here), the core under ASan+UBSan and under
+# TSan, and the benchmark smoke run (correctness only, no timing asserts). Fails if any step fails or if no
 # test ran at all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +46,9 @@ ran=$((ran + ${n:-0}))
 
 if [ "${POLYRPC_SKIP_ASAN:-0}" != 1 ] && [ -x tools/asan-check.sh ]; then
   step "core under ASan+UBSan" bash tools/asan-check.sh
+fi
+if [ "${POLYRPC_SKIP_TSAN:-0}" != 1 ] && [ -x tools/tsan-check.sh ]; then
+  step "core under TSan" bash tools/tsan-check.sh
 fi
 if [ -x bench/run ]; then
   step "bench smoke" python3 bench/run --smoke

@@ -31,10 +31,12 @@ EventLoop::EventLoop(int index) : index_(index) {
   bool started = false;
   thread_ = std::thread([&] {
     {
+      // Notified under the lock: the constructor's frame (the condition variable) is gone as
+      // soon as it sees started.
       std::lock_guard<std::mutex> lock(started_mu);
       started = true;
+      started_cv.notify_one();
     }
-    started_cv.notify_one();
     ThreadMain();
   });
   std::unique_lock<std::mutex> lock(started_mu);

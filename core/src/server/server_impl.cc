@@ -533,8 +533,10 @@ void ServerImpl::OnConnectionClosed(Http2Connection* conn) {
     if (it == conns_.end()) return;
     keep = std::move(it->second);
     conns_.erase(it);
+    // Notified under the lock: once conns_ is empty, Shutdown may return and the server be
+    // destroyed, condition variable included (ThreadSanitizer saw a notify after that).
+    cv_.notify_all();
   }
-  cv_.notify_all();
   // Drop the last reference after the connection's own callback has returned.
   conn->loop()->Defer([keep] {});
 }
