@@ -97,7 +97,8 @@ class IoDriver {
 
  private:
   void RunOnce();
-  EventLoop* loop_ = nullptr;
+  EventLoop* loop_ = nullptr;          // driving this loop
+  EventLoop* waiting_loop_ = nullptr;  // waiting the plain way while another caller drives it
 };
 
 class ServerCall {

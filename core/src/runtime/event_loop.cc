@@ -127,7 +127,8 @@ void EventLoop::Unpark() {
   drive_cv_.notify_all();
 }
 
-bool EventLoop::TryBeginDrive(int spin_us) {
+bool EventLoop::TryBeginDrive(int spin_us, bool* waiting) {
+  if (waiting != nullptr) *waiting = false;
   if (current_ != nullptr) return false;  // inside a completion or already driving a loop
   {
     std::unique_lock<std::mutex> lock(drive_mu_);
@@ -137,6 +138,12 @@ bool EventLoop::TryBeginDrive(int spin_us) {
       ++callers_waiting_;
       drive_cv_.wait(lock, [this] { return driver_ != Driver::kIoThread; });
       --callers_waiting_;
+    }
+    if (driver_ == Driver::kCaller && waiting != nullptr) {
+      // This thread waits the plain way for operations another caller's drive runs: when that
+      // drive ends, the I/O thread must take over at once (see EndDrive).
+      ++plain_waiters_;
+      *waiting = true;
     }
     if (driver_ != Driver::kNone || stopping_.load(std::memory_order_acquire)) return false;
     driver_ = Driver::kCaller;
@@ -200,11 +207,12 @@ void EventLoop::EndDrive() {
     driver_ = Driver::kNone;
     if (io_parked_.load(std::memory_order_relaxed)) {
       // The I/O thread sleeps next with this timeout, once it stops parking (see Park). Unpark
-      // it now if it would otherwise be late: it backed off during a long drive, a timer is
-      // due within its slice, or events are already waiting.
+      // it now if it would otherwise be late: other threads wait for operations nobody drives
+      // now, it backed off during a long drive, a timer is due within its slice, or events are
+      // already waiting.
       io_next_timeout_ = timeout;
       io_wake_at_ = due;
-      bool kick = park_slice_us_ > kParkSliceMinUs ||
+      bool kick = plain_waiters_ > 0 || park_slice_us_ > kParkSliceMinUs ||
                   (timeout >= 0 && int64_t{timeout} * 1000 <= park_slice_us_);
       if (!kick) {
         struct pollfd p = {uv_backend_fd(&loop_), POLLIN, 0};
@@ -221,6 +229,11 @@ void EventLoop::EndDrive() {
     if (callers_waiting_ > 0) drive_cv_.notify_all();
   }
   if (wake) Wake();
+}
+
+void EventLoop::EndPlainWait() {
+  std::lock_guard<std::mutex> lock(drive_mu_);
+  --plain_waiters_;
 }
 
 char* EventLoop::read_buffer() {

@@ -65,7 +65,11 @@ class EventLoop {
   // handled; with spin_us > 0 it busy-polls (non-blocking turns) for the first spin_us
   // microseconds of the drive instead of sleeping. Wake() makes a driver's DriveOnce return
   // (another thread changed what it waits for). EndDrive hands the loop back to its I/O thread.
-  bool TryBeginDrive(int spin_us = 0);
+  // If it fails because another caller drives and waiting is given, *waiting is set: the thread
+  // waits the plain way for operations that caller's drive may leave pending, and must call
+  // EndPlainWait() when its wait is over.
+  bool TryBeginDrive(int spin_us = 0, bool* waiting = nullptr);
+  void EndPlainWait();
   void DriveOnce();
   void EndDrive();
   void Wake() { uv_async_send(&async_); }
@@ -145,6 +149,7 @@ class EventLoop {
   std::condition_variable drive_cv_;
   Driver driver_ = Driver::kNone;
   int callers_waiting_ = 0;   // callers waiting for the I/O thread's turn to end
+  int plain_waiters_ = 0;     // callers waiting the plain way while another caller drives
   uint64_t drive_gen_ = 0;    // counts callers' drives
   // The I/O thread parks while callers drive (see Park in the .cc).
   std::atomic<bool> io_parked_{false};
