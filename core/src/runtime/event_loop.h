@@ -10,9 +10,9 @@
 // thread owns the loop only for one non-blocking turn at a time and sleeps in poll(2) on the
 // loop's backend descriptor without owning it, so a caller can take over without waking it.
 // A caller waits for an I/O-thread turn to end but never for another caller (which may drive
-// for as long as it blocks): then it falls back to a plain wait. While a caller drives, the I/O
-// thread, if woken by the I/O the caller handles, waits for the drive to end and goes back to
-// sleep. "The loop thread" below means the thread driving the loop.
+// for as long as it blocks): then it falls back to a plain wait. While callers drive, the I/O
+// thread, if woken by the I/O they handle, parks until they stop (Park in the .cc). "The loop
+// thread" below means the thread driving the loop.
 //
 // Runtime: the set of loops (default: one per core) that channels and servers share.
 #pragma once
@@ -114,7 +114,7 @@ class EventLoop {
   static void OnPrepare(uv_prepare_t* h);
   static void OnCheck(uv_check_t* h);
   void RunPosted();
-  // Runs deferred completions and flushes; true if there was anything to do.
+  // Runs deferred completions and flushes; true if a completion or deferred task ran.
   bool FlushAll();
 
   int index_;
@@ -154,10 +154,6 @@ class EventLoop {
   // The I/O thread parks while callers drive (see Park in the .cc).
   std::atomic<bool> io_parked_{false};
   bool io_kicked_ = false;
-  // Busy polling of the current drive (TryBeginDrive's spin_us). Driver only.
-  int spin_us_ = 0;
-  bool spinning_ = false;
-  std::chrono::steady_clock::time_point spin_until_;
   static constexpr int64_t kParkSliceMinUs = 200;
   static constexpr int64_t kParkSliceMaxUs = 50000;
   int64_t park_slice_us_ = kParkSliceMinUs;
@@ -165,7 +161,11 @@ class EventLoop {
   // When the I/O thread's poll(2) ends on its own (loop time in ms; -1: no timeout), so that a
   // caller that drove the loop can tell whether it left a timer due earlier.
   int64_t io_wake_at_ = -1;
-  // The caller's signal mask while it drives (SIGPIPE is blocked for socket writes).
+  // Driver only: busy polling of the current drive (TryBeginDrive's spin_us), and whether the
+  // caller's signal mask must get SIGPIPE back when the drive ends (blocked for socket writes).
+  int spin_us_ = 0;
+  bool spinning_ = false;
+  std::chrono::steady_clock::time_point spin_until_;
   bool restore_sigpipe_ = false;
   std::unique_ptr<char[]> read_buffer_;
   std::thread thread_;
