@@ -92,6 +92,10 @@ void EventLoop::ThreadMain() {
   current_ = this;
   uv_run(&loop_, UV_RUN_DEFAULT);
   current_ = nullptr;
+  // Callers that wait for this thread's turn get "no" (TryBeginDrive checks stopping_).
+  std::lock_guard<std::mutex> lock(drive_mu_);
+  driver_ = Driver::kNone;
+  drive_cv_.notify_all();
 }
 
 void EventLoop::Park(std::unique_lock<std::mutex>& lock) {
