@@ -2,6 +2,11 @@
 // once, on the call's I/O thread (never under an internal lock), with ok=true if the operation
 // did what it says. Operations may be started from any thread; at most one operation of each
 // kind (send, receive, ...) may be outstanding on a call at a time.
+//
+// "I/O thread" here and in the other headers means the thread running the I/O loop of the call
+// (or connection): the loop's own thread, or an application thread that is blocked in a polyrpc
+// call on the same loop and runs that loop meanwhile (IoDriver, below). Either way it must not
+// block.
 #pragma once
 
 #include <cstdint>
