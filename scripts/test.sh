@@ -44,11 +44,11 @@ step "conformance" python3 conformance/run --build-dir "$BUILD" --tls both --req
 n=$(python3 -c "import json,sys; d=json.load(open('$LOG_DIR/conformance.json')); print(d.get('summary',{}).get('pass',0))" 2>/dev/null)
 ran=$((ran + ${n:-0}))
 
-if [ "${POLYRPC_SKIP_ASAN:-0}" != 1 ] && [ -x tools/asan-check.sh ]; then
-  step "core under ASan+UBSan" bash tools/asan-check.sh
+if [ "${POLYRPC_SKIP_ASAN:-0}" != 1 ]; then
+  step "core under ASan+UBSan" bash tools/sanitize-check.sh asan
 fi
-if [ "${POLYRPC_SKIP_TSAN:-0}" != 1 ] && [ -x tools/tsan-check.sh ]; then
-  step "core under TSan" bash tools/tsan-check.sh
+if [ "${POLYRPC_SKIP_TSAN:-0}" != 1 ]; then
+  step "core under TSan" bash tools/sanitize-check.sh tsan
 fi
 if [ -x bench/run ]; then
   step "bench smoke" python3 bench/run --smoke

@@ -12,6 +12,15 @@
 
 namespace polyrpc {
 
+namespace {
+sigset_t PipeSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  return set;
+}
+}  // namespace
+
 EventLoop::EventLoop(int index) : index_(index) {
   uv_loop_init(&loop_);
   loop_.data = this;
@@ -49,9 +58,7 @@ void EventLoop::ThreadMain() {
   // A write to a socket the peer has closed must fail with EPIPE, not kill the process.
   // SIGPIPE is delivered to the writing thread, so blocking it here (and in callers while they
   // drive a loop) protects the application without touching its signal handlers.
-  sigset_t pipe_set;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
+  const sigset_t pipe_set = PipeSet();
   pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
   char name[16];
   snprintf(name, sizeof name, "polyrpc-io-%d", index_);
@@ -156,9 +163,8 @@ bool EventLoop::TryBeginDrive(int spin_us, bool* waiting) {
   current_ = this;
   spin_us_ = spin_us;
   // Socket writes may now happen on this thread: block SIGPIPE while driving (see ThreadMain).
-  sigset_t pipe_set, old;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
+  const sigset_t pipe_set = PipeSet();
+  sigset_t old;
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
   restore_sigpipe_ = !sigismember(&old, SIGPIPE);
   // Posted tasks first: whatever this thread posted before must still run before what it does
@@ -194,9 +200,8 @@ void EventLoop::EndDrive() {
   int64_t due = timeout < 0 ? -1 : static_cast<int64_t>(uv_now(&loop_)) + timeout;
   if (restore_sigpipe_) {
     // A write that failed with EPIPE left a SIGPIPE pending: take it before unblocking.
-    sigset_t pipe_set, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
+    const sigset_t pipe_set = PipeSet();
+    sigset_t pending;
     sigpending(&pending);
     if (sigismember(&pending, SIGPIPE)) {
       struct timespec zero = {0, 0};
