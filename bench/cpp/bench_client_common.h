@@ -31,7 +31,7 @@ struct Flags {
   int conns = 1;               // hold: connections
   int calls = 0;               // hold: streams held open
   double hold = 30.0;          // hold: seconds to keep them (or until stdin closes)
-  int busy_poll_us = 0;        // polyrpc clients: channel option polyrpc.busy_poll_us
+  int busy_poll_us = -2;       // polyrpc clients: channel option polyrpc.busy_poll_us (-2: unset)
 };
 
 inline Flags ParseFlags(int argc, char** argv) {

@@ -36,7 +36,7 @@ Slice Serialize(const google::protobuf::MessageLite& m) {
 std::shared_ptr<Channel> NewChannel(const std::string& target, int busy_poll_us) {
   polyrpc::Options o;
   o.Set("grpc.max_receive_message_length", int64_t{-1});
-  if (busy_poll_us > 0) o.Set("polyrpc.busy_poll_us", int64_t{busy_poll_us});
+  if (busy_poll_us >= -1) o.Set("polyrpc.busy_poll_us", int64_t{busy_poll_us});
   std::string error;
   auto ch = Channel::Create(target, polyrpc::ChannelCredentials::Insecure(), o, &error);
   if (!ch) {

@@ -44,7 +44,7 @@ def make_request(a):
 
 
 def run_sync(grpc, a):
-    options = [("polyrpc.busy_poll_us", a.busy_poll_us)] if a.busy_poll_us else None
+    options = [("polyrpc.busy_poll_us", a.busy_poll_us)] if a.busy_poll_us is not None else None
     channel = grpc.insecure_channel(a.target, options=options)
     grpc.channel_ready_future(channel).result(timeout=10)
     call = channel.unary_unary(METHOD,
@@ -147,8 +147,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--req_size", type=int, default=100)
     ap.add_argument("--resp_size", type=int, default=100)
-    ap.add_argument("--busy_poll_us", type=int, default=0,
-                    help="polyrpc only: channel option polyrpc.busy_poll_us")
+    ap.add_argument("--busy_poll_us", type=int, default=None,
+                    help="polyrpc only: channel option polyrpc.busy_poll_us (default: unset)")
     a = ap.parse_args()
     if a.impl == "grpcio":
         import grpc

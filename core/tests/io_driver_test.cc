@@ -177,6 +177,23 @@ TEST_F(IoDriverTest, BusyPollingCallsWorkAndStillHonourDeadlines) {
   EXPECT_LT(Clock::now() - start, 2s);
 }
 
+// The channel option reaches the calls: adaptive by default (and for any negative value), 0 for
+// off, a fixed budget capped at 10 ms.
+TEST_F(IoDriverTest, TheBusyPollOptionReachesTheCalls) {
+  auto budget = [&](const Options& o) {
+    auto ch = NewChannel(o);
+    auto call = ch->CreateCall("/t.S/Echo", CallOptions());
+    int us = call->busy_poll_us();
+    call->Cancel();
+    return us;
+  };
+  EXPECT_EQ(budget(Options()), EventLoop::kAutoSpin);
+  EXPECT_EQ(budget(Options().Set("polyrpc.busy_poll_us", int64_t{0})), 0);
+  EXPECT_EQ(budget(Options().Set("polyrpc.busy_poll_us", int64_t{-7})), EventLoop::kAutoSpin);
+  EXPECT_EQ(budget(Options().Set("polyrpc.busy_poll_us", int64_t{250})), 250);
+  EXPECT_EQ(budget(Options().Set("polyrpc.busy_poll_us", int64_t{1} << 40)), 10000);
+}
+
 // Socket writes happen on the caller's thread while it drives: a write to a connection the
 // server dropped must fail the call, not kill the process with SIGPIPE, and the caller's signal
 // mask must be as it was. Made deterministic with a Unix socket (writing to one whose peer has

@@ -299,11 +299,13 @@ def test_zero_copy_send_releases_each_message_exactly_once(channel):
     assert sys.getrefcount(data) == base
 
 
-def test_busy_polling_channel(server):
-    """A channel whose blocked calls busy-poll (polyrpc.busy_poll_us) behaves like any other:
-    unary and streaming calls, deadlines, cancellation from another thread."""
+@pytest.mark.parametrize("busy_poll_us", [0, 200])
+def test_busy_polling_channel(server, busy_poll_us):
+    """A channel whose blocked calls busy-poll for a fixed time, or never (polyrpc.busy_poll_us;
+    the other tests use the adaptive default), behaves like any other: unary and streaming
+    calls, deadlines, cancellation from another thread."""
     with polyrpc.insecure_channel(server.target,
-                                  options=[("polyrpc.busy_poll_us", 200)]) as ch:
+                                  options=[("polyrpc.busy_poll_us", busy_poll_us)]) as ch:
         echo = ch.unary_unary(path("Echo"))
         assert [echo(b"%d" % i, timeout=5) for i in range(100)] == [b"%d" % i for i in range(100)]
         assert list(ch.unary_stream(path("Stream"))(b"5:0", timeout=5)) == \

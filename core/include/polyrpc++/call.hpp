@@ -83,8 +83,9 @@ class ClientCall {
 // ABI's blocking operations use it. Create it before starting the operations so that they run
 // on this thread too. If active() is false (another thread is running that I/O, or this thread
 // is inside a completion), nothing changes: wait the usual way. While it is active, completions
-// of any call on the same I/O loop may run on this thread, inside RunUntil. With the channel
-// option "polyrpc.busy_poll_us" set, the thread busy-polls for that long before it sleeps.
+// of any call on the same I/O loop may run on this thread, inside RunUntil. The thread
+// busy-polls for a while before it sleeps: adaptively by default, or as the channel option
+// "polyrpc.busy_poll_us" says.
 class IoDriver {
  public:
   explicit IoDriver(ClientCall& call);

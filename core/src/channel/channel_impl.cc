@@ -112,9 +112,10 @@ ChannelImpl::ChannelImpl(EventLoop* loop, ParsedTarget target, std::shared_ptr<T
     settings_.initial_window_size =
         static_cast<uint32_t>(options.GetInt("polyrpc.initial_window_size", 4 << 20));
   }
-  // Busy polling of blocking calls (IoDriver), at most 10 ms; negative values mean off.
-  busy_poll_us_ = static_cast<int>(
-      std::clamp<int64_t>(options.GetInt("polyrpc.busy_poll_us", 0), 0, 10000));
+  // Busy polling of blocking calls (IoDriver): -1 adaptive (the default), 0 off, else a fixed
+  // budget of at most 10 ms.
+  busy_poll_us_ = static_cast<int>(std::clamp<int64_t>(
+      options.GetInt("polyrpc.busy_poll_us", EventLoop::kAutoSpin), EventLoop::kAutoSpin, 10000));
   backoff_timer_ = std::make_unique<Timer>(loop_);
 }
 

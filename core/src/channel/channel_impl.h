@@ -150,7 +150,7 @@ class ChannelImpl final : public Channel {
   Compression default_compression_ = Compression::kIdentity;
   size_t max_recv_;
   int64_t max_send_;
-  int busy_poll_us_ = 0;
+  int busy_poll_us_ = -1;  // EventLoop::kAutoSpin
   Http2Settings settings_;
 
   // Loop-thread state.

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -161,7 +162,9 @@ bool EventLoop::TryBeginDrive(int spin_us, bool* waiting) {
     ++drive_gen_;
   }
   current_ = this;
-  spin_us_ = spin_us;
+  spin_auto_ = spin_us < 0;
+  spin_us_ = spin_auto_ ? AutoSpinUs() : spin_us;
+  spin_missed_ = false;
   // Socket writes may now happen on this thread: block SIGPIPE while driving (see ThreadMain).
   const sigset_t pipe_set = PipeSet();
   sigset_t old;
@@ -186,12 +189,41 @@ void EventLoop::DriveOnce() {
       uv_run(&loop_, UV_RUN_NOWAIT);
       return;
     }
+    spin_missed_ = true;
   }
   uv_run(&loop_, UV_RUN_ONCE);
 }
 
+// The default busy polling. A thread blocked on a call that sleeps must be woken when the
+// answer comes, and waking a thread on an idle vCPU costs about 40 us on the machines this was
+// measured on (docs/performance.md): more than the whole round trip to a local server. So a
+// driver first polls for up to kAutoSpinUs, but only while that pays: after kAutoSpinMaxMisses
+// drives in a row that outlasted the budget (a remote or slow server, a stream waiting for
+// messages that come seldom) it sleeps at once, and tries again every kAutoSpinProbe-th drive
+// to notice when answers come quickly again. It never spins on a thread that can run on one
+// CPU only: there the spin would only keep the peer from running. Driver only.
+int EventLoop::AutoSpinUs() {
+  static thread_local int cpus = 0;
+  if (cpus == 0) {
+    cpu_set_t set;
+    cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  }
+  if (cpus < 2) return 0;
+  if (spin_misses_ < kAutoSpinMaxMisses) return kAutoSpinUs;
+  return ++spin_probe_ % kAutoSpinProbe == 0 ? kAutoSpinUs : 0;
+}
+
 void EventLoop::EndDrive() {
+  if (spin_auto_ && spin_us_ > 0) {
+    if (spin_missed_) {
+      spin_misses_ = std::min(spin_misses_ + 1, kAutoSpinMaxMisses);
+      spin_probe_ = 0;
+    } else {
+      spin_misses_ = 0;
+    }
+  }
   spinning_ = false;
+  spin_us_ = 0;
   FlushAll();
   // Close callbacks (a call's timer) are due at once: run them here rather than waking the I/O
   // thread for them.

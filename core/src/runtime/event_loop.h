@@ -63,12 +63,21 @@ class EventLoop {
   // wait the usual way. While driving, operations started on this thread run inline, and
   // DriveOnce runs one loop turn, blocking until at least one event (I/O, a timer, a post) was
   // handled; with spin_us > 0 it busy-polls (non-blocking turns) for the first spin_us
-  // microseconds of the drive instead of sleeping. Wake() makes a driver's DriveOnce return
+  // microseconds of the drive instead of sleeping; with spin_us < 0 (kAutoSpin) the loop
+  // decides (see AutoSpinUs in the .cc). Wake() makes a driver's DriveOnce return
   // (another thread changed what it waits for). EndDrive hands the loop back to its I/O thread.
   // If it fails because another caller drives and waiting is given, *waiting is set: the thread
   // waits the plain way for operations that caller's drive may leave pending, and must call
   // EndPlainWait() when its wait is over.
   bool TryBeginDrive(int spin_us = 0, bool* waiting = nullptr);
+  static constexpr int kAutoSpin = -1;
+  // Adaptive busy polling (kAutoSpin): the budget of a drive, and how many drives in a row may
+  // outlast it before the loop stops spinning (then it tries again every kAutoSpinProbe-th).
+  static constexpr int kAutoSpinUs = 100;
+  static constexpr int kAutoSpinMaxMisses = 3;
+  static constexpr int kAutoSpinProbe = 16;
+  // The busy-poll budget of the current drive in microseconds (0: none). Driver only; for tests.
+  int drive_spin_us() const { return spin_us_; }
   void EndPlainWait();
   void DriveOnce();
   void EndDrive();
@@ -108,6 +117,7 @@ class EventLoop {
 
  private:
   void ThreadMain();
+  int AutoSpinUs();
   void Park(std::unique_lock<std::mutex>& lock);
   void Unpark();
   static void OnAsync(uv_async_t* h);
@@ -165,6 +175,10 @@ class EventLoop {
   // caller's signal mask must get SIGPIPE back when the drive ends (blocked for socket writes).
   int spin_us_ = 0;
   bool spinning_ = false;
+  bool spin_auto_ = false;    // spin_us_ was chosen by AutoSpinUs
+  bool spin_missed_ = false;  // the drive outlasted its budget and slept
+  int spin_misses_ = 0;       // auto drives in a row that outlasted their budget
+  unsigned spin_probe_ = 0;
   std::chrono::steady_clock::time_point spin_until_;
   bool restore_sigpipe_ = false;
   std::unique_ptr<char[]> read_buffer_;
