@@ -24,7 +24,7 @@ namespace polyrpc {
 //   grpc.http2.lookahead_bytes / polyrpc.initial_window_size    per-stream window, default 4 MiB
 //   polyrpc.busy_poll_us              client: a thread blocked on a call busy-polls the connection
 //                                     for up to this many microseconds (max 10000) before it
-//                                     sleeps; 0: never; default -1: adaptive (up to 100 us, only
+//                                     sleeps; 0: never; default -1: adaptive (up to 200 us, only
 //                                     while answers come that quickly, never on a thread bound
 //                                     to one CPU). Trades CPU for latency: docs/performance.md
 // String keys:

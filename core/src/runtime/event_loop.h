@@ -73,7 +73,7 @@ class EventLoop {
   static constexpr int kAutoSpin = -1;
   // Adaptive busy polling (kAutoSpin): the budget of a drive, and how many drives in a row may
   // outlast it before the loop stops spinning (then it tries again every kAutoSpinProbe-th).
-  static constexpr int kAutoSpinUs = 100;
+  static constexpr int kAutoSpinUs = 200;
   static constexpr int kAutoSpinMaxMisses = 3;
   static constexpr int kAutoSpinProbe = 16;
   // The busy-poll budget of the current drive in microseconds (0: none). Driver only; for tests.
