@@ -1,6 +1,7 @@
 // Unit tests for the pure gRPC wire-protocol pieces in core/src/protocol.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -467,6 +468,40 @@ TEST(ProtocolFramer, SeveralMessagesInOneChunk) {
   EXPECT_EQ(msgs[3].payload.view(), "last one");
   EXPECT_FALSE(d.InMiddleOfMessage());
   EXPECT_EQ(d.buffered_bytes(), 0u);
+}
+
+// Messages of 2 MiB and more are reassembled into a mapping aligned for huge pages; the bytes
+// and their length are what was sent, whatever the split, and the slices outlive the deframer.
+TEST(ProtocolFramer, LargeMessagesGetHugePageAlignedBuffers) {
+  std::vector<size_t> sizes = {(size_t{2} << 20) - 1, size_t{2} << 20, (size_t{5} << 20) + 123};
+  std::vector<MessageDeframer::Message> msgs;
+  std::vector<std::string> bodies;
+  {
+    MessageDeframer d(size_t{64} << 20);
+    std::string err;
+    for (size_t n : sizes) {
+      std::string body(n, '\0');
+      for (size_t i = 0; i < n; ++i) body[i] = static_cast<char>((i * 131 + n) & 0xff);
+      std::string wire = Frame(false, body);
+      for (size_t off = 0; off < wire.size(); off += 16384) {
+        size_t take = std::min<size_t>(16384, wire.size() - off);
+        ASSERT_EQ(d.Feed(Bytes(wire) + off, take, &msgs, &err), MessageDeframer::Result::kOk);
+      }
+      bodies.push_back(std::move(body));
+    }
+  }
+  ASSERT_EQ(msgs.size(), sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(msgs[i].payload.size(), sizes[i]);
+    EXPECT_TRUE(msgs[i].payload.view() == bodies[i]) << "message " << i << " differs";
+  }
+  auto addr = [](const Slice& s) { return reinterpret_cast<uintptr_t>(s.data()); };
+  EXPECT_EQ(addr(msgs[1].payload) % (size_t{2} << 20), 0u);
+  EXPECT_EQ(addr(msgs[2].payload) % (size_t{2} << 20), 0u);
+  // A part of a message keeps its mapping alive after the message is dropped.
+  Slice part = msgs[2].payload.Sub(sizes[2] - 10, 10);
+  msgs.clear();
+  EXPECT_EQ(part.view(), std::string_view(bodies[2]).substr(sizes[2] - 10));
 }
 
 TEST(ProtocolFramer, MessageSplitByteByByte) {

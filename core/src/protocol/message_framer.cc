@@ -1,6 +1,9 @@
 #include "protocol/message_framer.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace polyrpc {
@@ -11,6 +14,49 @@ void WriteMessagePrefix(uint8_t out[5], bool compressed, uint32_t len) {
   out[2] = static_cast<uint8_t>(len >> 16);
   out[3] = static_cast<uint8_t>(len >> 8);
   out[4] = static_cast<uint8_t>(len);
+}
+
+// A received message is reassembled into one buffer that is written once, front to back, and
+// is usually dropped soon after (parsed and freed). For multi-megabyte messages the cost of that
+// buffer is page faults: malloc hands out fresh pages each time (it returns large blocks to the
+// kernel when they are freed), and every 4 KiB page then costs a fault, a zeroing and a cgroup
+// charge: about 40% of a server's CPU on 16 MiB messages. Such buffers are mapped here instead,
+// aligned to 2 MiB and advised for transparent huge pages (MADV_HUGEPAGE: honoured where THP is
+// "always" or "madvise", ignored elsewhere), so that a 16 MiB message takes 8 faults, not 4096.
+// Only the whole 2 MiB blocks inside the buffer can be huge: the tail stays in small pages, and
+// the memory is never more than the message rounded up to a page.
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+
+struct MappedBuffer {
+  void* addr;
+  size_t len;
+};
+
+void UnmapBuffer(void* p) {
+  auto* m = static_cast<MappedBuffer*>(p);
+  munmap(m->addr, m->len);
+  delete m;
+}
+}  // namespace
+
+Slice AllocateMessageBuffer(size_t len, uint8_t** out) {
+  if (len < kHugePage) return Slice::Allocate(len, out);
+  const size_t page = 4096;
+  size_t want = (len + page - 1) & ~(page - 1);
+  // Map a huge page more than needed, then cut the mapping down to an aligned start.
+  size_t total = want + kHugePage;
+  void* raw = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return Slice::Allocate(len, out);
+  uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  uintptr_t aligned = (start + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  size_t tail = (start + total) - (aligned + want);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + want), tail);
+  void* addr = reinterpret_cast<void*>(aligned);
+  madvise(addr, want, MADV_HUGEPAGE);
+  *out = static_cast<uint8_t*>(addr);
+  return Slice::Wrap(*out, len, UnmapBuffer, new MappedBuffer{addr, want});
 }
 
 MessageDeframer::MessageDeframer(size_t max_message_size) : max_message_size_(max_message_size) {}
@@ -55,7 +101,7 @@ MessageDeframer::Result MessageDeframer::Feed(const uint8_t* data, size_t len,
       in_body_ = true;
       body_len_ = msg_len;
       body_have_ = 0;
-      body_ = Slice::Allocate(msg_len, &body_data_);
+      body_ = AllocateMessageBuffer(msg_len, &body_data_);
       continue;
     }
     size_t take = std::min(len, body_len_ - body_have_);

@@ -16,6 +16,10 @@ constexpr size_t kMessagePrefixSize = 5;
 
 void WriteMessagePrefix(uint8_t out[5], bool compressed, uint32_t len);
 
+// An uninitialised buffer for a received message of len bytes, filled through *out. From 2 MiB
+// on it is a mapping aligned to 2 MiB and advised for transparent huge pages (see the .cc).
+Slice AllocateMessageBuffer(size_t len, uint8_t** out);
+
 // Reassembles messages from a byte stream. Single-thread: one per stream direction.
 class MessageDeframer {
  public:
