@@ -30,5 +30,6 @@ tools/locked cmake --build "$BUILD_DIR" -j"$JOBS" --target polyrpc_core_tests
 # exits. Every mode: the first finding fails the run (TSan exits 66).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+# tools/tsan.supp: false reports on descriptor numbers reused after libuv closed them (see there).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tools/tsan.supp}
 exec timeout 900 "./$BUILD_DIR/core/polyrpc_core_tests" "$@"
