@@ -138,50 +138,10 @@ class CompletionQueue {
   bool signalled_ = false;
 };
 
-// A blocked caller's wait for one operation (cq == NULL). Shared with the completion so that
-// the waiter may stop waiting early (cancel) without the completion touching freed memory.
-class OpWaiter {
- public:
-  void Done(bool ok) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ok_ = ok;
-    done_.store(true, std::memory_order_release);
-    cv_.notify_all();
-  }
-  // Wakes the waiter without a completion: the call was cancelled (success=0).
-  void Abort() {
-    std::lock_guard<std::mutex> lock(mu_);
-    aborted_.store(true, std::memory_order_release);
-    cv_.notify_all();
-    if (driver_ != nullptr) driver_->Wake();
-  }
-  // Waits for Done or Abort; with an active driver, runs the call's I/O on this thread meanwhile.
-  bool Wait(polyrpc::IoDriver* driver = nullptr) {
-    auto over = [this] {
-      return done_.load(std::memory_order_acquire) || aborted_.load(std::memory_order_acquire);
-    };
-    if (driver != nullptr && driver->active()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        driver_ = driver;
-      }
-      driver->RunUntil(over);
-      std::lock_guard<std::mutex> lock(mu_);
-      driver_ = nullptr;
-    }
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, over);
-    return done_.load(std::memory_order_relaxed) && ok_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::atomic<bool> done_{false};
-  std::atomic<bool> aborted_{false};
-  bool ok_ = false;
-  polyrpc::IoDriver* driver_ = nullptr;  // while a driving Wait runs (for Abort's wake-up)
-};
+// A blocked caller's wait for one operation (cq == NULL): the core's sync waiter, held in a
+// shared_ptr shared with the completion so that the waiter may stop waiting early (Abort, on
+// cancel) without the completion touching freed memory.
+using polyrpc::OpWaiter;
 
 // Where one operation reports: a cq (queue or callback) with its tag, or a blocked thread.
 struct OpTarget {
@@ -193,7 +153,7 @@ struct OpTarget {
     if (cq) {
       cq->Complete(tag, ok);
     } else if (waiter) {
-      waiter->Done(ok);
+      waiter->Complete(ok);
     }
   }
 };

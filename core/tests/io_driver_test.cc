@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include "polyrpc++/polyrpc.hpp"
@@ -82,6 +83,44 @@ TEST_F(IoDriverTest, ABlockedCallerRunsItsCallsIoAndCompletionsItself) {
   call->RecvStatus(status.Done());
   status.Wait(&driver);
   EXPECT_TRUE(call->status().ok());
+}
+
+// OpWaiter::Abort ends a wait whose operation will not complete soon, whether the waiting
+// thread drives the loop (Abort must wake it out of its loop turn) or waits the plain way, and
+// the waiter is reusable after it. (The call's deadline only bounds a broken test.)
+TEST_F(IoDriverTest, AnAbortedWaitReturnsFalseDrivingOrNot) {
+  auto ch = NewChannel();
+  for (bool drive : {true, false}) {
+    CallOptions co;
+    co.deadline = DeadlineAfter(5s);
+    auto call = ch->CreateCall("/t.S/Hang", co);
+    auto w = std::make_shared<OpWaiter>();
+    std::optional<IoDriver> driver;
+    if (drive) {
+      driver.emplace(*call);
+      ASSERT_TRUE(driver->active());
+    }
+    call->RecvMessage([w](bool ok) { w->Complete(ok); });
+    std::thread aborter([w] {
+      std::this_thread::sleep_for(100ms);
+      w->Abort();
+    });
+    auto start = Clock::now();
+    EXPECT_FALSE(w->Wait(driver ? &*driver : nullptr)) << "drive=" << drive;
+    EXPECT_LT(Clock::now() - start, 2s) << "drive=" << drive;
+    aborter.join();
+    driver.reset();
+    call->Cancel();  // the receive then completes (ok=false) into the aborted waiter
+    OpWaiter status;
+    call->RecvStatus(status.Done());
+    status.Wait();
+    EXPECT_EQ(call->status().code(), StatusCode::CANCELLED);
+  }
+  OpWaiter r;
+  r.Abort();
+  EXPECT_FALSE(r.Wait());
+  r.Complete(true);
+  EXPECT_TRUE(r.Wait()) << "an abort must not stick to the next wait";
 }
 
 TEST_F(IoDriverTest, ACompletionCannotDriveAndFallsBackToAPlainWait) {

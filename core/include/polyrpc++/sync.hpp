@@ -12,34 +12,60 @@
 
 namespace polyrpc {
 
-// A one-shot event carrying the ok flag of a completion.
+// An event carrying the ok flag of a completion, for a thread that blocks on one operation at a
+// time (it may be reused for the next one once Wait has returned).
 class OpWaiter {
  public:
+  // A completion reporting here; the waiter must outlive it (to stop waiting before the
+  // completion may come, hold the waiter in a shared_ptr, call Complete from the completion
+  // and Abort to stop).
   Completion Done() {
-    return [this](bool ok) {
-      std::lock_guard<std::mutex> lock(mu_);
-      ok_ = ok;
-      done_.store(true, std::memory_order_release);
-      cv_.notify_one();
-    };
+    return [this](bool ok) { Complete(ok); };
   }
-  // Waits for the completion. With an active driver, this thread runs the call's I/O until
-  // then (the completion runs on this thread).
+  void Complete(bool ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ok_ = ok;
+    done_.store(true, std::memory_order_release);
+    cv_.notify_all();
+  }
+  // Ends the wait without a completion (the operation was given up, e.g. its call cancelled):
+  // Wait returns false. Any thread.
+  void Abort() {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborted_.store(true, std::memory_order_release);
+    cv_.notify_all();
+    if (driver_ != nullptr) driver_->Wake();
+  }
+  // Waits for Complete or Abort; true if the operation completed with ok. With an active driver,
+  // this thread runs the call's I/O until then (the completion runs on this thread).
   bool Wait(IoDriver* driver = nullptr) {
+    auto over = [this] {
+      return done_.load(std::memory_order_acquire) || aborted_.load(std::memory_order_acquire);
+    };
     if (driver != nullptr && driver->active()) {
-      driver->RunUntil([this] { return done_.load(std::memory_order_acquire); });
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        driver_ = driver;
+      }
+      driver->RunUntil(over);
+      std::lock_guard<std::mutex> lock(mu_);
+      driver_ = nullptr;
     }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return done_.load(std::memory_order_relaxed); });
+    cv_.wait(lock, over);
+    bool ok = done_.load(std::memory_order_relaxed) && ok_;
     done_.store(false, std::memory_order_relaxed);
-    return ok_;
+    aborted_.store(false, std::memory_order_relaxed);
+    return ok;
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> done_{false};
+  std::atomic<bool> aborted_{false};
   bool ok_ = false;
+  IoDriver* driver_ = nullptr;  // while a driving Wait runs (for Abort's wake-up)
 };
 
 // Client side, blocking. Each returns the completion's ok flag.
