@@ -135,12 +135,10 @@ std::shared_ptr<ClientCall> ChannelImpl::CreateCall(const std::string& method,
   EventLoop* loop = loop_;
   std::shared_ptr<ClientCallImpl> call(new ClientCallImpl(self, method, options),
                                        [loop](ClientCallImpl* p) {
-                                         if (loop->InLoopThread()) {
-                                           delete p;
-                                         } else if (p->over()) {
+                                         if (p->over() && !loop->InLoopThread()) {
                                            loop->PostLazy([p] { delete p; });
                                          } else {
-                                           loop->Post([p] { delete p; });
+                                           LoopDeleter{loop}(p);
                                          }
                                        });
   // The application's handle has its own reference count: when the application drops its last
