@@ -34,14 +34,9 @@ class Slice {
     return Slice(std::shared_ptr<const void>(owner, p), p, n);
   }
   // Allocates an uninitialised buffer of len bytes; the caller fills it through *out before
-  // sharing the slice.
-  static Slice Allocate(size_t len, uint8_t** out) {
-    // One allocation for the bytes and the reference count.
-    std::shared_ptr<uint8_t[]> buf = std::make_shared_for_overwrite<uint8_t[]>(len > 0 ? len : 1);
-    *out = buf.get();
-    uint8_t* p = buf.get();
-    return Slice(std::shared_ptr<const void>(buf, p), p, len);
-  }
+  // sharing the slice. The bytes and the reference count are one block; small ones come from
+  // per-thread free lists (core/src/runtime/small_alloc.h).
+  static Slice Allocate(size_t len, uint8_t** out);
   // Wraps caller memory without copying; free_fn(user_data) runs when the last reference goes,
   // on whichever thread drops it.
   static Slice Wrap(const uint8_t* data, size_t len, void (*free_fn)(void*), void* user_data) {

@@ -215,8 +215,18 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
     if (conn_) conn_->Consume(stream_id(), len);
     return;
   }
-  std::vector<MessageDeframer::Message>& msgs = deframed_;  // reused: no allocation per chunk
-  msgs.clear();
+  // The deframed messages go to a per-thread vector that keeps its capacity (a vector per call
+  // cost an allocation per call). Taken out while in use, so a nested OnData gets its own.
+  thread_local std::vector<MessageDeframer::Message> scratch;
+  struct Scratch {
+    std::vector<MessageDeframer::Message> v;
+    Scratch() : v(std::move(scratch)) { v.clear(); }
+    ~Scratch() {
+      v.clear();
+      scratch = std::move(v);
+    }
+  } held;
+  std::vector<MessageDeframer::Message>& msgs = held.v;
   std::string error;
   auto r = deframer_.Feed(data, len, &msgs, &error);
   for (auto& m : msgs) {

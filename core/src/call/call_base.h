@@ -143,7 +143,6 @@ class CallBase : public Stream {
 
   // Incoming.
   MessageDeframer deframer_;
-  std::vector<MessageDeframer::Message> deframed_;
   struct Received {
     Slice payload;
     bool compressed = false;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "protocol/percent.h"
+#include "runtime/small_alloc.h"
 #include "protocol/status_mapping.h"
 #include "protocol/timeout.h"
 #include "transport/endpoint.h"
@@ -140,15 +141,19 @@ std::shared_ptr<ClientCall> ChannelImpl::CreateCall(const std::string& method,
                                          } else {
                                            LoopDeleter{loop}(p);
                                          }
-                                       });
+                                       },
+                                       SmallAllocator<char>());
   // The application's handle has its own reference count: when the application drops its last
   // reference, an unfinished call is cancelled (which also releases the connection's reference
   // to the stream). The engine's own references never keep an abandoned call running.
   ClientCallImpl* raw = call.get();
-  return std::shared_ptr<ClientCall>(raw, [call = std::move(call)](ClientCall*) mutable {
-    if (!call->over()) call->Cancel();
-    call.reset();
-  });
+  return std::shared_ptr<ClientCall>(
+      raw,
+      [call = std::move(call)](ClientCall*) mutable {
+        if (!call->over()) call->Cancel();
+        call.reset();
+      },
+      SmallAllocator<char>());
 }
 
 void ChannelImpl::SetState(ConnectivityState s) {

@@ -3,12 +3,33 @@
 #include <algorithm>
 #include <cstring>
 
+#include "runtime/small_alloc.h"
+
 namespace polyrpc {
 
 namespace {
 constexpr size_t kMaxPendingWrite = 8u << 20;  // stop producing frames above this backlog
 
 Http2Connection* Self(void* user_data) { return static_cast<Http2Connection*>(user_data); }
+
+// nghttp2 allocates a stream, header-list copies and outbound items for every call, and frees
+// them a turn later: from the per-thread free lists (runtime/small_alloc.h), not malloc.
+void* MemMalloc(size_t n, void*) {
+  try {
+    return SmallAlloc(n);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+void MemFree(void* p, void*) { SmallFree(p); }
+void* MemCalloc(size_t n, size_t size, void*) {
+  if (size != 0 && n > SIZE_MAX / size) return nullptr;
+  void* p = MemMalloc(n * size, nullptr);
+  if (p != nullptr) std::memset(p, 0, n * size);
+  return p;
+}
+void* MemRealloc(void* p, size_t n, void*) { return SmallRealloc(p, n); }
+nghttp2_mem kSessionMem = {nullptr, MemMalloc, MemFree, MemCalloc, MemRealloc};
 }  // namespace
 
 Http2Connection::Http2Connection(std::unique_ptr<Endpoint> endpoint, bool is_server,
@@ -53,9 +74,9 @@ Http2Connection::Http2Connection(std::unique_ptr<Endpoint> endpoint, bool is_ser
   // ever made on a long-lived connection stayed in memory (~200 bytes each) until it closed.
   nghttp2_option_set_no_closed_streams(opt, 1);
   if (is_server_) {
-    nghttp2_session_server_new2(&session_, cbs, this, opt);
+    nghttp2_session_server_new3(&session_, cbs, this, opt, &kSessionMem);
   } else {
-    nghttp2_session_client_new2(&session_, cbs, this, opt);
+    nghttp2_session_client_new3(&session_, cbs, this, opt, &kSessionMem);
   }
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
@@ -141,7 +162,10 @@ void Http2Connection::Consume(int32_t stream_id, size_t len) {
   ScheduleFlush();
 }
 
-void Http2Connection::DetachStream(int32_t stream_id) { streams_.erase(stream_id); }
+void Http2Connection::DetachStream(int32_t stream_id) {
+  ForgetFound(stream_id);
+  streams_.erase(stream_id);
+}
 
 void Http2Connection::Goaway() {
   if (closed_ || goaway_sent_) return;
@@ -162,6 +186,7 @@ void Http2Connection::CloseInternal(const std::string& reason) {
   keepalive_timer_.Close();
   keepalive_timeout_.Close();
   if (endpoint_) endpoint_->Close();
+  ForgetFound(found_id_);
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) s->OnClose(NGHTTP2_INTERNAL_ERROR, reason);
@@ -280,8 +305,14 @@ ssize_t Http2Connection::ReadCallback(nghttp2_session*, int32_t stream_id, uint8
 }
 
 Stream* Http2Connection::FindStream(int32_t id) {
+  // nghttp2 calls back for one stream many times in a row (a header field each, then the
+  // frame; a data read, then the write), so the last stream found answers most lookups.
+  if (id == found_id_) return found_;
   auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  if (it == streams_.end()) return nullptr;
+  found_id_ = id;
+  found_ = it->second.get();
+  return found_;
 }
 
 // ---- Receive callbacks ------------------------------------------------------------------------
@@ -394,6 +425,7 @@ int Http2Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t
   auto it = c->streams_.find(stream_id);
   if (it == c->streams_.end()) return 0;
   std::shared_ptr<Stream> s = std::move(it->second);
+  c->ForgetFound(stream_id);
   c->streams_.erase(it);
   s->OnClose(error_code, "");
   return 0;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "runtime/event_loop.h"
+#include "runtime/small_alloc.h"
 #include "runtime/timer.h"
 #include "transport/endpoint.h"
 
@@ -161,6 +162,13 @@ class Http2Connection : public Endpoint::Handler,
                             void* user_data);
 
   Stream* FindStream(int32_t id);
+  // Call before a stream leaves streams_.
+  void ForgetFound(int32_t id) {
+    if (id == found_id_) {
+      found_id_ = 0;
+      found_ = nullptr;
+    }
+  }
   void MaybeCloseIdle();
   void StartKeepalive();
   void OnKeepaliveTimer();
@@ -173,7 +181,12 @@ class Http2Connection : public Endpoint::Handler,
   Http2Settings settings_;
   std::string peer_;
   nghttp2_session* session_ = nullptr;
-  std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  using StreamEntry = std::pair<const int32_t, std::shared_ptr<Stream>>;
+  std::unordered_map<int32_t, std::shared_ptr<Stream>, std::hash<int32_t>,
+                     std::equal_to<int32_t>, SmallAllocator<StreamEntry>>
+      streams_;
+  int32_t found_id_ = 0;  // FindStream's last answer (0: none; stream ids start at 1)
+  Stream* found_ = nullptr;
   StreamFactory stream_factory_;
   std::function<void()> on_ready_;
   std::function<void(const std::string&)> on_closed_;

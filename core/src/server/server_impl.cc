@@ -5,6 +5,7 @@
 #include <future>
 
 #include "protocol/percent.h"
+#include "runtime/small_alloc.h"
 #include "protocol/timeout.h"
 #include "transport/endpoint.h"
 
@@ -141,10 +142,13 @@ void ServerCallImpl::HandleRequestHeaders(bool end_stream) {
   // As on the client, the handler's handle cancels an unfinished call when dropped.
   auto impl = self();
   ServerCallImpl* raw = impl.get();
-  (*handler)(std::shared_ptr<ServerCall>(raw, [impl = std::move(impl)](ServerCall*) mutable {
-    impl->Cancel();
-    impl.reset();
-  }));
+  (*handler)(std::shared_ptr<ServerCall>(
+      raw,
+      [impl = std::move(impl)](ServerCall*) mutable {
+        impl->Cancel();
+        impl.reset();
+      },
+      SmallAllocator<char>()));
 }
 
 void ServerCallImpl::SetCompression(const std::string& algorithm) {
@@ -510,7 +514,8 @@ void ServerImpl::OnAccept(int fd, std::string peer, std::shared_ptr<TlsContext> 
     conn->set_stream_factory([this, weak, loop](int32_t) -> std::shared_ptr<Stream> {
       auto c = weak.lock();
       if (!c) return nullptr;
-      return std::shared_ptr<ServerCallImpl>(new ServerCallImpl(this, c), LoopDeleter{loop});
+      return std::shared_ptr<ServerCallImpl>(new ServerCallImpl(this, c), LoopDeleter{loop},
+                                             SmallAllocator<char>());
     });
     Http2Connection* raw = conn.get();
     conn->set_on_closed([this, raw](const std::string&) { OnConnectionClosed(raw); });

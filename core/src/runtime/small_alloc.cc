@@ -1,0 +1,176 @@
+#include "runtime/small_alloc.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "polyrpc++/slice.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define POLYRPC_SMALL_ALLOC_BYPASS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POLYRPC_SMALL_ALLOC_BYPASS 1
+#endif
+#endif
+
+namespace polyrpc {
+
+namespace {
+
+// Every block starts with this header; the caller gets the bytes after it (16-byte aligned,
+// as malloc's are).
+struct alignas(16) Header {
+  uint32_t cls;   // size class, or kLarge
+  uint32_t pad;
+  uint64_t size;  // usable bytes after the header
+};
+static_assert(sizeof(Header) == 16);
+
+// Classes by total block size (header included): 16-byte steps up to 256, then 64-byte steps
+// up to kMaxSmall + 16.
+constexpr uint32_t kFine = 16;  // classes 0..15: 16..256 bytes
+constexpr size_t kTotalMax = kSmallAllocMaxSmall + sizeof(Header);
+constexpr uint32_t kClasses = kFine + static_cast<uint32_t>((kTotalMax - 256 + 63) / 64);
+constexpr uint32_t kLarge = 0xffffffffu;
+constexpr uint32_t kMaxBlocks = 1024;          // per class and thread
+constexpr size_t kMaxBytes = 2 * 1024 * 1024;   // all classes of a thread
+
+constexpr uint32_t ClassOf(size_t total) {
+  return total <= 256 ? static_cast<uint32_t>((total + 15) / 16 - 1)
+                      : kFine + static_cast<uint32_t>((total - 256 + 63) / 64) - 1;
+}
+constexpr size_t ClassBytes(uint32_t cls) {
+  return cls < kFine ? (size_t{cls} + 1) * 16 : 256 + (size_t{cls} - kFine + 1) * 64;
+}
+static_assert(ClassOf(ClassBytes(kClasses - 1)) == kClasses - 1);
+static_assert(ClassBytes(ClassOf(kTotalMax)) >= kTotalMax);
+
+// A cached block: the link takes the header's first eight bytes (cls and pad).
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+// Plain data, zero-initialised and never destroyed, so that a block freed by a later
+// thread-local destructor of the same thread still finds it (dead: go to free(3)).
+struct ThreadCache {
+  FreeBlock* head[kClasses];
+  uint32_t count[kClasses];
+  size_t bytes;
+  bool registered;
+  bool dead;
+};
+thread_local ThreadCache tc;
+
+void Drain() {
+  for (uint32_t c = 0; c < kClasses; ++c) {
+    while (FreeBlock* b = tc.head[c]) {
+      tc.head[c] = b->next;
+      std::free(b);
+    }
+    tc.count[c] = 0;
+  }
+  tc.bytes = 0;
+}
+
+struct Reaper {
+  ~Reaper() {
+    Drain();
+    tc.dead = true;
+  }
+  void Touch() {}
+};
+thread_local Reaper reaper;
+
+Header* HeaderOf(void* p) { return static_cast<Header*>(p) - 1; }
+
+void* FromMalloc(size_t n) {
+  if (n > SIZE_MAX - sizeof(Header)) throw std::bad_alloc();
+  auto* h = static_cast<Header*>(std::malloc(sizeof(Header) + n));
+  if (h == nullptr) throw std::bad_alloc();
+  h->cls = kLarge;
+  h->size = n;
+  return h + 1;
+}
+
+}  // namespace
+
+void* SmallAlloc(size_t n) {
+#ifndef POLYRPC_SMALL_ALLOC_BYPASS
+  if (n <= kSmallAllocMaxSmall) {
+    uint32_t cls = ClassOf(n + sizeof(Header));
+    FreeBlock* b = tc.head[cls];
+    Header* h;
+    if (b != nullptr) {
+      tc.head[cls] = b->next;
+      --tc.count[cls];
+      tc.bytes -= ClassBytes(cls);
+      h = reinterpret_cast<Header*>(b);
+      h->cls = cls;  // the list's link overwrote it (size is intact)
+    } else {
+      h = static_cast<Header*>(std::malloc(ClassBytes(cls)));
+      if (h == nullptr) throw std::bad_alloc();
+      h->cls = cls;
+      h->size = ClassBytes(cls) - sizeof(Header);
+    }
+    return h + 1;
+  }
+#endif
+  return FromMalloc(n);
+}
+
+void SmallFree(void* p) noexcept {
+  if (p == nullptr) return;
+  Header* h = HeaderOf(p);
+  uint32_t cls = h->cls;
+  if (cls != kLarge && !tc.dead && tc.count[cls] < kMaxBlocks &&
+      tc.bytes + ClassBytes(cls) <= kMaxBytes) {
+    if (!tc.registered) {
+      tc.registered = true;
+      reaper.Touch();  // registers the thread-exit drain
+    }
+    auto* b = reinterpret_cast<FreeBlock*>(h);
+    b->next = tc.head[cls];
+    tc.head[cls] = b;
+    ++tc.count[cls];
+    tc.bytes += ClassBytes(cls);
+    return;
+  }
+  std::free(h);
+}
+
+void* SmallRealloc(void* p, size_t n) {
+  if (p == nullptr) return SmallAlloc(n);
+  Header* h = HeaderOf(p);
+  if (n <= h->size && (h->cls != kLarge || n * 2 >= h->size)) return p;
+  void* q;
+  try {
+    q = SmallAlloc(n);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+  std::memcpy(q, p, n < h->size ? n : h->size);
+  SmallFree(p);
+  return q;
+}
+
+size_t SmallAllocCachedBlocks() {
+  size_t n = 0;
+  for (uint32_t c = 0; c < kClasses; ++c) n += tc.count[c];
+  return n;
+}
+
+size_t SmallAllocCachedBytes() { return tc.bytes; }
+
+// Slice::Allocate lives here so that small payloads come from these lists: the bytes and the
+// reference count in one block.
+Slice Slice::Allocate(size_t len, uint8_t** out) {
+  std::shared_ptr<uint8_t[]> buf =
+      std::allocate_shared_for_overwrite<uint8_t[]>(SmallAllocator<uint8_t>(), len > 0 ? len : 1);
+  *out = buf.get();
+  uint8_t* p = buf.get();
+  return Slice(std::shared_ptr<const void>(buf, p), p, len);
+}
+
+}  // namespace polyrpc

@@ -1,0 +1,139 @@
+// SmallAlloc: the per-thread free lists behind nghttp2's allocations, control blocks and small
+// slices. Blocks must be usable and aligned at every size, reused on their thread, bounded, and
+// safe to free on another thread.
+#include "runtime/small_alloc.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "polyrpc++/slice.hpp"
+
+using namespace polyrpc;
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPooled = false;  // under ASan every block goes back to malloc
+#else
+constexpr bool kPooled = true;
+#endif
+
+TEST(SmallAlloc, EverySizeIsAlignedWritableAndKeepsItsBytes) {
+  std::vector<std::pair<uint8_t*, size_t>> blocks;
+  for (size_t n = 0; n <= kSmallAllocMaxSmall + 200; n += (n < 300 ? 1 : 7)) {
+    auto* p = static_cast<uint8_t*>(SmallAlloc(n));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u) << "size " << n;
+    std::memset(p, static_cast<int>(n & 0xff), n);
+    blocks.emplace_back(p, n);
+  }
+  // Nothing overlaps: every block still holds its own pattern.
+  for (auto [p, n] : blocks) {
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(p[i], static_cast<uint8_t>(n & 0xff)) << "size " << n << " byte " << i;
+    }
+  }
+  for (auto [p, n] : blocks) SmallFree(p);
+  SmallFree(nullptr);
+}
+
+TEST(SmallAlloc, AFreedBlockIsReusedByTheNextAllocationOfItsSize) {
+  void* a = SmallAlloc(100);
+  size_t before = SmallAllocCachedBlocks();
+  SmallFree(a);
+  EXPECT_EQ(SmallAllocCachedBlocks(), before + (kPooled ? 1 : 0));
+  void* b = SmallAlloc(97);  // same class
+  if (kPooled) EXPECT_EQ(a, b);
+  EXPECT_EQ(SmallAllocCachedBlocks(), before);
+  SmallFree(b);
+  // Large blocks never enter the lists.
+  before = SmallAllocCachedBlocks();
+  SmallFree(SmallAlloc(kSmallAllocMaxSmall + 1));
+  EXPECT_EQ(SmallAllocCachedBlocks(), before);
+}
+
+TEST(SmallAlloc, TheListsOfAThreadAreBounded) {
+  // Run on a fresh thread so that the counts start at zero.
+  std::thread([] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 5000; ++i) blocks.push_back(SmallAlloc(64));
+    for (void* p : blocks) SmallFree(p);
+    size_t one_class = SmallAllocCachedBlocks();
+    EXPECT_EQ(one_class, kPooled ? 1024u : 0u);
+    // All classes together stop at 2 MiB (three classes of 1024 blocks would hold more).
+    for (size_t n : {size_t{1000}, size_t{900}, size_t{800}}) {
+      blocks.clear();
+      for (int i = 0; i < 1500; ++i) blocks.push_back(SmallAlloc(n));
+      for (void* p : blocks) SmallFree(p);
+    }
+    size_t bytes = SmallAllocCachedBytes();
+    if (kPooled) {
+      EXPECT_LE(bytes, 2u << 20);
+      EXPECT_GT(bytes, (2u << 20) - 1100);
+      EXPECT_LT(SmallAllocCachedBlocks(), one_class + 3 * 1024);
+    } else {
+      EXPECT_EQ(bytes, 0u);
+    }
+  }).join();
+}
+
+TEST(SmallAlloc, BlocksMayBeFreedOnAnotherThread) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 100; ++i) {
+    auto* p = static_cast<char*>(SmallAlloc(200));
+    std::memset(p, i, 200);
+    blocks.push_back(p);
+  }
+  size_t mine = SmallAllocCachedBlocks();
+  std::thread([&] {
+    EXPECT_EQ(SmallAllocCachedBlocks(), 0u);
+    for (void* p : blocks) SmallFree(p);
+    EXPECT_EQ(SmallAllocCachedBlocks(), kPooled ? 100u : 0u);
+    // The thread exits with blocks in its lists: they go back to malloc (leak checkers see
+    // nothing left).
+  }).join();
+  EXPECT_EQ(SmallAllocCachedBlocks(), mine);
+}
+
+TEST(SmallAlloc, ReallocKeepsTheBytes) {
+  auto* p = static_cast<uint8_t*>(SmallRealloc(nullptr, 10));
+  ASSERT_NE(p, nullptr);
+  for (int i = 0; i < 10; ++i) p[i] = static_cast<uint8_t>(i + 1);
+  // Growing within the class keeps the block; growing past it (and past the small sizes) moves
+  // the bytes.
+  for (size_t n : {size_t{12}, size_t{500}, size_t{5000}, size_t{100000}}) {
+    p = static_cast<uint8_t*>(SmallRealloc(p, n));
+    ASSERT_NE(p, nullptr);
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(p[i], i + 1) << "after growing to " << n;
+  }
+  p = static_cast<uint8_t*>(SmallRealloc(p, 3));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(p[i], i + 1);
+  SmallFree(p);
+}
+
+TEST(SmallAlloc, SmallSlicesComeFromTheListsAndLargeOnesDoNot) {
+  std::thread([] {  // a fresh thread: its lists start empty
+    {
+      uint8_t* out;
+      Slice s = Slice::Allocate(111, &out);
+      std::memset(out, 'x', 111);
+      Slice part = s.Sub(100, 11);
+      s = Slice();
+      EXPECT_EQ(part.view(), std::string(11, 'x'));
+    }
+    EXPECT_EQ(SmallAllocCachedBlocks(), kPooled ? 1u : 0u);
+    {
+      uint8_t* out;
+      Slice s = Slice::Allocate(64 * 1024, &out);
+      std::memset(out, 'y', s.size());
+      EXPECT_EQ(s.view().back(), 'y');
+    }
+    EXPECT_EQ(SmallAllocCachedBlocks(), kPooled ? 1u : 0u);
+  }).join();
+}
+
+}  // namespace
