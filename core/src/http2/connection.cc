@@ -38,7 +38,7 @@ Http2Connection::Http2Connection(std::unique_ptr<Endpoint> endpoint, bool is_ser
       endpoint_(std::move(endpoint)),
       is_server_(is_server),
       settings_(settings),
-      peer_(endpoint_->peer()),
+      peer_(std::make_shared<const std::string>(endpoint_->peer())),
       keepalive_timer_(loop_),
       keepalive_timeout_(loop_) {
   nghttp2_session_callbacks* cbs;

@@ -126,7 +126,9 @@ class Http2Connection : public Endpoint::Handler,
   bool is_server() const { return is_server_; }
   size_t active_streams() const { return streams_.size(); }
   EventLoop* loop() const { return loop_; }
-  const std::string& peer() const { return peer_; }
+  const std::string& peer() const { return *peer_; }
+  // The same string, shared: a call keeps it without a copy per call.
+  const std::shared_ptr<const std::string>& shared_peer() const { return peer_; }
   bool is_tls() const { return endpoint_ && endpoint_->is_tls(); }
   // Ask for a flush at the end of this loop turn.
   void ScheduleFlush() {
@@ -179,7 +181,7 @@ class Http2Connection : public Endpoint::Handler,
   std::unique_ptr<Endpoint> endpoint_;
   bool is_server_;
   Http2Settings settings_;
-  std::string peer_;
+  std::shared_ptr<const std::string> peer_;
   nghttp2_session* session_ = nullptr;
   using StreamEntry = std::pair<const int32_t, std::shared_ptr<Stream>>;
   std::unordered_map<int32_t, std::shared_ptr<Stream>, std::hash<int32_t>,

@@ -16,7 +16,7 @@ namespace polyrpc {
 ServerCallImpl::ServerCallImpl(ServerImpl* server, std::shared_ptr<Http2Connection> conn)
     : CallBase(conn->loop(), server->max_recv(), server->max_send()), server_(server) {
   conn_ = std::move(conn);
-  peer_ = conn_->peer();
+  peer_ = conn_->shared_peer();
 }
 
 ServerCallImpl::~ServerCallImpl() {
@@ -35,7 +35,13 @@ void ServerCallImpl::OnHeader(std::string_view name, std::string_view value) {
       f.post = value == "POST";
       if (!f.post) f.http_method.assign(value);
     } else if (name == ":path") {
-      method_.assign(value);
+      if (const ServerImpl::Method* m = server_->FindMethod(value)) {
+        method_ = m->path;
+        handler_ = &m->handler;
+      } else {
+        method_ = std::make_shared<const std::string>(value);
+        handler_ = nullptr;
+      }
     } else if (name == ":authority") {
       authority_.assign(value);
     }
@@ -123,9 +129,9 @@ void ServerCallImpl::HandleRequestHeaders(bool end_stream) {
     RejectHttp(200, StatusCode::INTERNAL, "Invalid base64 in binary metadata");
     return;
   }
-  const Handler* handler = server_->FindHandler(method_);
+  const Handler* handler = handler_ != nullptr ? handler_ : server_->generic_handler();
   if (handler == nullptr) {
-    RejectHttp(200, StatusCode::UNIMPLEMENTED, "Method not found: " + method_);
+    RejectHttp(200, StatusCode::UNIMPLEMENTED, "Method not found: " + method());
     return;
   }
   if (deadline_ != InfiniteDeadline()) {
@@ -297,8 +303,8 @@ bool ServerCallImpl::OnOutputDrained(uint32_t* data_flags) {
     status_done_ = nullptr;
     Complete(std::move(d), true);
   }
-  auto self = this->self();
-  loop_->Defer([self] { self->AfterStatusSent(); });
+  // Deferred with a raw pointer and the call kept alive beside it: no closure allocation.
+  loop_->DeferCompletion([this](bool) { AfterStatusSent(); }, true, shared_from_this());
   return true;
 }
 
@@ -478,7 +484,7 @@ int ServerImpl::AddListener(const std::string& address, std::shared_ptr<ServerCr
 }
 
 void ServerImpl::RegisterMethod(const std::string& path, Handler handler) {
-  methods_[path] = std::move(handler);
+  methods_[path] = Method{std::make_shared<const std::string>(path), std::move(handler)};
 }
 
 void ServerImpl::SetGenericHandler(Handler handler) { generic_ = std::move(handler); }
@@ -492,10 +498,9 @@ bool ServerImpl::Start(std::string* error) {
   return true;
 }
 
-const Handler* ServerImpl::FindHandler(const std::string& path) const {
+const ServerImpl::Method* ServerImpl::FindMethod(std::string_view path) const {
   auto it = methods_.find(path);
-  if (it != methods_.end()) return &it->second;
-  return generic_ ? &generic_ : nullptr;
+  return it == methods_.end() ? nullptr : &it->second;
 }
 
 void ServerImpl::OnAccept(int fd, std::string peer, std::shared_ptr<TlsContext> tls) {

@@ -27,11 +27,11 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   ServerCallImpl(ServerImpl* server, std::shared_ptr<Http2Connection> conn);
   ~ServerCallImpl() override;
 
-  const std::string& method() const override { return method_; }
+  const std::string& method() const override { return method_ ? *method_ : NoString(); }
   const std::string& authority() const override { return authority_; }
   const Metadata& client_metadata() const override { return client_metadata_; }
   Deadline deadline() const override { return deadline_; }
-  std::string peer() const override { return peer_; }
+  std::string peer() const override { return *peer_; }
   void SetCompression(const std::string& algorithm) override;
   void SendInitialMetadata(Metadata metadata, Completion done) override;
   void SendMessage(Slice message, uint32_t flags, Completion done) override;
@@ -85,9 +85,16 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   void AfterStatusSent();
 
   ServerImpl* server_;
-  std::string method_;
+  // The :path, shared with the server's registration when the method is registered (no copy
+  // per call); handler_ is that method's handler (null: not registered).
+  std::shared_ptr<const std::string> method_;
+  const Handler* handler_ = nullptr;
+  static const std::string& NoString() {
+    static const std::string empty;
+    return empty;
+  }
   std::string authority_;
-  std::string peer_;
+  std::shared_ptr<const std::string> peer_;
   Metadata client_metadata_;
   Deadline deadline_ = InfiniteDeadline();
   Compression accept_mask_[3] = {Compression::kIdentity, Compression::kUnknown,
@@ -123,8 +130,13 @@ class ServerImpl final : public Server {
   void Shutdown(Deadline deadline) override;
   void Wait() override;
 
-  // Loop threads.
-  const Handler* FindHandler(const std::string& path) const;
+  // Loop threads. The registered method for path, or null.
+  struct Method {
+    std::shared_ptr<const std::string> path;
+    Handler handler;
+  };
+  const Method* FindMethod(std::string_view path) const;
+  const Handler* generic_handler() const { return generic_ ? &generic_ : nullptr; }
   size_t max_recv() const { return max_recv_; }
   int64_t max_send() const { return max_send_; }
 
@@ -137,7 +149,11 @@ class ServerImpl final : public Server {
   Http2Settings settings_;
   size_t max_recv_;
   int64_t max_send_;
-  std::unordered_map<std::string, Handler> methods_;
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, Method, PathHash, std::equal_to<>> methods_;
   Handler generic_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::atomic<bool> started_{false};
