@@ -47,7 +47,9 @@ TEST(SmallAlloc, AFreedBlockIsReusedByTheNextAllocationOfItsSize) {
   SmallFree(a);
   EXPECT_EQ(SmallAllocCachedBlocks(), before + (kPooled ? 1 : 0));
   void* b = SmallAlloc(97);  // same class
-  if (kPooled) EXPECT_EQ(a, b);
+  if (kPooled) {
+    EXPECT_EQ(a, b);
+  }
   EXPECT_EQ(SmallAllocCachedBlocks(), before);
   SmallFree(b);
   // Large blocks never enter the lists.
