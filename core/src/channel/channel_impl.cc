@@ -484,8 +484,7 @@ void ClientCallImpl::OnTransportReady(std::shared_ptr<Http2Connection> conn) {
 }
 
 void ClientCallImpl::Start(Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [done = std::move(done)](auto* self) mutable {
     self->EnsureStarted();
     self->Complete(std::move(done), !self->finished_);
   });
@@ -494,17 +493,16 @@ void ClientCallImpl::Start(Completion done) {
 void ClientCallImpl::SendMessage(Slice message, uint32_t flags, Completion done) {
   Slice prefix, payload;
   std::string error;
-  auto self = this->self();
   if (!FrameMessage(std::move(message), flags, &prefix, &payload, &error)) {
-    loop_->RunOrPost([self, error, done = std::move(done)]() mutable {
+    RunOrPostSelf(this, [error, done = std::move(done)](auto* self) mutable {
       self->EnsureStarted();
       self->Finish(StatusCode::RESOURCE_EXHAUSTED, error);
       self->Complete(std::move(done), false);
     });
     return;
   }
-  loop_->RunOrPost([self, flags, prefix = std::move(prefix), payload = std::move(payload),
-                    done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [flags, prefix = std::move(prefix), payload = std::move(payload),
+                       done = std::move(done)](auto* self) mutable {
     self->EnsureStarted();
     if (self->half_close_) {
       self->Complete(std::move(done), false);
@@ -516,8 +514,7 @@ void ClientCallImpl::SendMessage(Slice message, uint32_t flags, Completion done)
 }
 
 void ClientCallImpl::CloseSend(Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [done = std::move(done)](auto* self) mutable {
     self->EnsureStarted();
     if (self->finished_) {
       // Nothing more can be sent on a finished call, which is all a half-close promises.
@@ -551,8 +548,7 @@ bool ClientCallImpl::OnOutputDrained(uint32_t* data_flags) {
 }
 
 void ClientCallImpl::RecvInitialMetadata(Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [done = std::move(done)](auto* self) mutable {
     self->EnsureStarted();
     if (self->got_headers_ || self->finished_) {
       self->Complete(std::move(done), self->got_headers_);
@@ -563,16 +559,14 @@ void ClientCallImpl::RecvInitialMetadata(Completion done) {
 }
 
 void ClientCallImpl::RecvMessage(Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [done = std::move(done)](auto* self) mutable {
     self->EnsureStarted();
     self->StartRecv(std::move(done));
   });
 }
 
 void ClientCallImpl::RecvStatus(Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [done = std::move(done)](auto* self) mutable {
     self->EnsureStarted();
     if (self->status_known_) {
       self->Complete(std::move(done), true);
@@ -583,8 +577,7 @@ void ClientCallImpl::RecvStatus(Completion done) {
 }
 
 void ClientCallImpl::Cancel() {
-  auto self = this->self();
-  loop_->RunOrPost([self] { self->Finish(StatusCode::CANCELLED, "Cancelled"); });
+  RunOrPostSelf(this, [](auto* self) { self->Finish(StatusCode::CANCELLED, "Cancelled"); });
 }
 
 void ClientCallImpl::Finish(StatusCode code, const std::string& message) {

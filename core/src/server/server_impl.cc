@@ -196,8 +196,7 @@ void ServerCallImpl::SendHeadersIfNeeded() {
 }
 
 void ServerCallImpl::SendInitialMetadata(Metadata metadata, Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, md = std::move(metadata), done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [md = std::move(metadata), done = std::move(done)](auto* self) mutable {
     if (self->headers_sent_ || self->status_sent_ || self->done_) {
       self->Complete(std::move(done), false);
       return;
@@ -211,16 +210,15 @@ void ServerCallImpl::SendInitialMetadata(Metadata metadata, Completion done) {
 void ServerCallImpl::SendMessage(Slice message, uint32_t flags, Completion done) {
   Slice prefix, payload;
   std::string error;
-  auto self = this->self();
   if (!FrameMessage(std::move(message), flags, &prefix, &payload, &error)) {
-    loop_->RunOrPost([self, error, done = std::move(done)]() mutable {
+    RunOrPostSelf(this, [error, done = std::move(done)](auto* self) mutable {
       self->DoSendStatus(Status(StatusCode::RESOURCE_EXHAUSTED, error), {}, nullptr);
       self->Complete(std::move(done), false);
     });
     return;
   }
-  loop_->RunOrPost([self, prefix = std::move(prefix), payload = std::move(payload),
-                    done = std::move(done)]() mutable {
+  RunOrPostSelf(this, [prefix = std::move(prefix), payload = std::move(payload),
+                       done = std::move(done)](auto* self) mutable {
     if (self->status_sent_ || self->status_pending_ || self->done_) {
       self->Complete(std::move(done), false);
       return;
@@ -231,15 +229,15 @@ void ServerCallImpl::SendMessage(Slice message, uint32_t flags, Completion done)
 }
 
 void ServerCallImpl::RecvMessage(Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, done = std::move(done)]() mutable { self->StartRecv(std::move(done)); });
+  RunOrPostSelf(this,
+                [done = std::move(done)](auto* self) mutable { self->StartRecv(std::move(done)); });
 }
 
 void ServerCallImpl::SendStatus(const Status& status, Metadata trailers, Completion done) {
-  auto self = this->self();
-  loop_->RunOrPost([self, status, trailers = std::move(trailers), done = std::move(done)]() mutable {
-    self->DoSendStatus(status, trailers, std::move(done));
-  });
+  RunOrPostSelf(
+      this, [status, trailers = std::move(trailers), done = std::move(done)](auto* self) mutable {
+        self->DoSendStatus(status, trailers, std::move(done));
+      });
 }
 
 void ServerCallImpl::DoSendStatus(const Status& status, const Metadata& trailers,
@@ -363,8 +361,7 @@ void ServerCallImpl::MarkDone(bool cancelled) {
 }
 
 void ServerCallImpl::OnDone(std::function<void(bool)> fn) {
-  auto self = this->self();
-  loop_->RunOrPost([self, fn = std::move(fn)]() mutable {
+  RunOrPostSelf(this, [fn = std::move(fn)](auto* self) mutable {
     if (self->done_) {
       bool c = self->cancelled_.load();
       self->loop_->Defer([fn = std::move(fn), c] { fn(c); });
@@ -375,8 +372,7 @@ void ServerCallImpl::OnDone(std::function<void(bool)> fn) {
 }
 
 void ServerCallImpl::Cancel() {
-  auto self = this->self();
-  loop_->RunOrPost([self] {
+  RunOrPostSelf(this, [](auto* self) {
     if (self->done_ || self->status_sent_ || self->status_pending_) return;
     self->recv_failed_ = true;
     self->MarkDone(true);  // resets the stream
@@ -384,8 +380,7 @@ void ServerCallImpl::Cancel() {
 }
 
 void ServerCallImpl::CloseConnectionForTesting() {
-  auto self = this->self();
-  loop_->RunOrPost([self] {
+  RunOrPostSelf(this, [](auto* self) {
     if (self->conn_) self->conn_->Close("closed by the server for testing");
   });
 }
