@@ -183,10 +183,23 @@ inline bool IsGrpcContentType(std::string_view v) {
 
 // One nghttp2 header entry pointing at name and value (nghttp2 copies them when the list is
 // submitted, so they need to live until then only).
-inline nghttp2_nv NvRef(std::string_view name, std::string_view value) {
+inline nghttp2_nv NvRef(std::string_view name, std::string_view value,
+                        uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
           reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          NGHTTP2_NV_FLAG_NONE};
+          flags};
+}
+// An entry whose name is a string literal (lowercase): nghttp2 keeps the pointer instead of
+// copying and lowercasing the name (it reads it when the frame is written, maybe turns later).
+template <size_t N>
+inline nghttp2_nv NvLit(const char (&name)[N], std::string_view value) {
+  return NvRef(std::string_view(name, N - 1), value, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+}
+// Name a string literal and value in static storage (a literal, a static table): neither copied.
+template <size_t N>
+inline nghttp2_nv NvStatic(const char (&name)[N], std::string_view static_value) {
+  return NvRef(std::string_view(name, N - 1), static_value,
+               NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE);
 }
 // A header list for one submit: up to 16 entries on the stack, more on the heap.
 class NvList {

@@ -453,22 +453,22 @@ void ClientCallImpl::OnTransportReady(std::shared_ptr<Http2Connection> conn) {
   std::string authorization;
   if (!options_.bearer_token.empty()) authorization = "Bearer " + options_.bearer_token;
   NvList nv;
-  nv.push_back(NvRef(":method", "POST"));
-  nv.push_back(NvRef(":scheme", channel_->tls() ? "https" : "http"));
-  nv.push_back(NvRef(":path", method_));
-  nv.push_back(NvRef(":authority",
+  nv.push_back(NvStatic(":method", "POST"));
+  nv.push_back(NvStatic(":scheme", channel_->tls() ? "https" : "http"));
+  nv.push_back(NvLit(":path", method_));
+  nv.push_back(NvLit(":authority",
                      options_.authority.empty() ? channel_->authority() : options_.authority));
-  nv.push_back(NvRef("te", "trailers"));
-  nv.push_back(NvRef("content-type", "application/grpc"));
-  nv.push_back(NvRef("user-agent", channel_->user_agent()));
+  nv.push_back(NvStatic("te", "trailers"));
+  nv.push_back(NvStatic("content-type", "application/grpc"));
+  nv.push_back(NvLit("user-agent", channel_->user_agent()));
   if (!send_encoding_label_.empty()) {
-    nv.push_back(NvRef("grpc-encoding", send_encoding_label_));
+    nv.push_back(NvLit("grpc-encoding", send_encoding_label_));
   } else if (send_compression_ != Compression::kIdentity) {
-    nv.push_back(NvRef("grpc-encoding", CompressionName(send_compression_)));
+    nv.push_back(NvStatic("grpc-encoding", CompressionName(send_compression_)));
   }
-  nv.push_back(NvRef("grpc-accept-encoding", SupportedEncodingsHeader()));
-  if (!timeout.empty()) nv.push_back(NvRef("grpc-timeout", timeout));
-  if (!authorization.empty()) nv.push_back(NvRef("authorization", authorization));
+  nv.push_back(NvStatic("grpc-accept-encoding", SupportedEncodingsHeader()));
+  if (!timeout.empty()) nv.push_back(NvLit("grpc-timeout", timeout));
+  if (!authorization.empty()) nv.push_back(NvLit("authorization", authorization));
   for (const auto& [k, v] : md) nv.push_back(NvRef(k, v));
   conn_ = conn;
   {

@@ -185,11 +185,11 @@ void ServerCallImpl::SendHeadersIfNeeded() {
   std::string err;
   if (!AppendMetadata(initial_metadata_to_send_, &md, &err)) md.clear();  // validated above us
   NvList nv;
-  nv.push_back(NvRef(":status", "200"));
-  nv.push_back(NvRef("content-type", "application/grpc"));
-  nv.push_back(NvRef("grpc-accept-encoding", SupportedEncodingsHeader()));
+  nv.push_back(NvStatic(":status", "200"));
+  nv.push_back(NvStatic("content-type", "application/grpc"));
+  nv.push_back(NvStatic("grpc-accept-encoding", SupportedEncodingsHeader()));
   if (compression != Compression::kIdentity) {
-    nv.push_back(NvRef("grpc-encoding", CompressionName(compression)));
+    nv.push_back(NvStatic("grpc-encoding", CompressionName(compression)));
   }
   for (const auto& [k, v] : md) nv.push_back(NvRef(k, v));
   conn_->SubmitResponse(stream_id(), nv, true);
@@ -276,11 +276,11 @@ void ServerCallImpl::SubmitStatus(const Status& status, const Metadata& trailers
   if (!status.message().empty()) message = PercentEncode(status.message());
   NvList nv;
   if (trailers_only) {
-    nv.push_back(NvRef(":status", "200"));
-    nv.push_back(NvRef("content-type", "application/grpc"));
+    nv.push_back(NvStatic(":status", "200"));
+    nv.push_back(NvStatic("content-type", "application/grpc"));
   }
-  nv.push_back(NvRef("grpc-status", StatusCodeDigits(status.code())));
-  if (!message.empty()) nv.push_back(NvRef("grpc-message", message));
+  nv.push_back(NvStatic("grpc-status", StatusCodeDigits(status.code())));
+  if (!message.empty()) nv.push_back(NvLit("grpc-message", message));
   for (const auto& [k, v] : md) nv.push_back(NvRef(k, v));
   if (trailers_only) {
     conn_->SubmitResponse(stream_id(), nv, false);
