@@ -117,6 +117,7 @@ int32_t Http2Connection::SubmitRequest(const nghttp2_nv* nv, size_t n,
                                       nullptr);
   if (id > 0) {
     stream->set_stream_id(id);
+    ForgetFound(id);
     streams_[id] = std::move(stream);
     ScheduleFlush();
   }
@@ -334,6 +335,7 @@ int Http2Connection::OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame
       return 0;
     }
     s->set_stream_id(frame->hd.stream_id);
+    c->ForgetFound(frame->hd.stream_id);
     c->streams_[frame->hd.stream_id] = std::move(s);
   }
   return 0;

@@ -164,7 +164,7 @@ class Http2Connection : public Endpoint::Handler,
                             void* user_data);
 
   Stream* FindStream(int32_t id);
-  // Call before a stream leaves streams_.
+  // Call before a stream enters or leaves streams_.
   void ForgetFound(int32_t id) {
     if (id == found_id_) {
       found_id_ = 0;
