@@ -1,4 +1,5 @@
 // SimpleQueue (call/call_base.h): FIFO order across its inline slots and its overflow vector.
+// RawMetadata: request metadata kept as bytes until asked for.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -50,6 +51,43 @@ TEST(CallQueue, NvListGrowsPastItsInlineEntries) {
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(l.data()[i].name), l.data()[i].namelen),
               names[i]);
   }
+}
+
+TEST(RawMetadata, KeepsOrderDuplicatesAndDecodesBinaryValues) {
+  RawMetadata raw;
+  EXPECT_TRUE(raw.Add("user-agent", "grpc-c++/1.51.1 grpc-c/29.0.0 (linux; chttp2)"));
+  EXPECT_TRUE(raw.Add("te", "trailers"));            // reserved: skipped
+  EXPECT_TRUE(raw.Add("grpc-timeout", "1S"));        // reserved: skipped
+  EXPECT_TRUE(raw.Add("x-dup", "one"));
+  EXPECT_TRUE(raw.Add("trace-bin", "AAEC/w"));       // unpadded base64 of 00 01 02 ff
+  EXPECT_TRUE(raw.Add("x-dup", "two"));
+  EXPECT_TRUE(raw.Add("x-empty", ""));
+  EXPECT_EQ(raw.entries(), 5u);
+  Metadata md;
+  raw.AppendTo(&md);
+  Metadata want = {{"user-agent", "grpc-c++/1.51.1 grpc-c/29.0.0 (linux; chttp2)"},
+                   {"x-dup", "one"},
+                   {"trace-bin", std::string("\x00\x01\x02\xff", 4)},
+                   {"x-dup", "two"},
+                   {"x-empty", ""}};
+  EXPECT_EQ(md, want);
+}
+
+TEST(RawMetadata, RejectsInvalidBase64AndSpillsPastItsInlineBuffer) {
+  RawMetadata raw;
+  EXPECT_FALSE(raw.Add("trace-bin", "not base64!"));
+  EXPECT_EQ(raw.entries(), 0u);
+  // Far more than the inline buffer holds: every entry must survive the move to the heap.
+  Metadata want;
+  for (int i = 0; i < 50; ++i) {
+    std::string k = "key-" + std::to_string(i);
+    std::string v(static_cast<size_t>(i * 7), static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(raw.Add(k, v));
+    want.emplace_back(k, v);
+  }
+  Metadata md;
+  raw.AppendTo(&md);
+  EXPECT_EQ(md, want);
 }
 
 }  // namespace

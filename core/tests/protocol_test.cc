@@ -280,6 +280,11 @@ TEST(ProtocolMetadata, BinaryAndReservedKeys) {
   EXPECT_FALSE(IsReservedHeader("x-custom"));
   EXPECT_FALSE(IsReservedHeader("grpc-status-details-bin"));
   EXPECT_FALSE(IsReservedHeader("tea"));
+  // Same lengths as reserved names, different bytes.
+  for (const char* k : {"tx", "hosT", "upgrad3", "connectiom", "grpc-statuz", "content-typo",
+                        "grpc-encodinh", "grpc-accept-encodinf", "", "x"}) {
+    EXPECT_FALSE(IsReservedHeader(k)) << k;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

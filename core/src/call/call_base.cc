@@ -297,6 +297,52 @@ bool CallBase::AddUserMetadata(std::string_view name, std::string_view value, Me
   return true;
 }
 
+bool RawMetadata::Add(std::string_view name, std::string_view value) {
+  if (IsReservedHeader(name)) return true;
+  if (IsBinaryKey(name)) {
+    thread_local std::string checked;  // keeps its capacity: validation allocates nothing
+    if (!Base64Decode(value, &checked)) return false;
+  }
+  // Each entry: name length, value length (host order), name, value.
+  uint32_t lens[2] = {static_cast<uint32_t>(name.size()), static_cast<uint32_t>(value.size())};
+  Put(lens, sizeof lens);
+  Put(name.data(), name.size());
+  Put(value.data(), value.size());
+  ++entries_;
+  return true;
+}
+
+void RawMetadata::Put(const void* p, size_t n) {
+  if (heap_.empty() && size_ + n <= kInline) {
+    std::memcpy(inline_ + size_, p, n);
+  } else {
+    if (heap_.empty()) heap_.assign(inline_, size_);
+    heap_.append(static_cast<const char*>(p), n);
+  }
+  size_ += n;
+}
+
+void RawMetadata::AppendTo(Metadata* md) const {
+  md->reserve(md->size() + entries_);
+  const char* p = data();
+  const char* end = p + size_;
+  while (p < end) {
+    uint32_t lens[2];
+    std::memcpy(lens, p, sizeof lens);
+    p += sizeof lens;
+    std::string_view name(p, lens[0]);
+    std::string_view value(p + lens[0], lens[1]);
+    p += lens[0] + lens[1];
+    if (IsBinaryKey(name)) {
+      std::string decoded;
+      Base64Decode(value, &decoded);  // validated in Add
+      md->emplace_back(std::string(name), std::move(decoded));
+    } else {
+      md->emplace_back(std::string(name), std::string(value));
+    }
+  }
+}
+
 std::string_view StatusCodeDigits(StatusCode code) {
   static const char* const kDigits[] = {"0", "1", "2",  "3",  "4",  "5",  "6",  "7", "8",
                                         "9", "10", "11", "12", "13", "14", "15", "16"};

@@ -4,7 +4,7 @@
 //
 // All fields are loop-thread state unless marked otherwise; the received-message queue is shared
 // with the application thread (TryRecvNow takes from it directly) and guarded by ready_mu_.
-// Public operations may be called from any thread; they hop to the loop with RunOrPost.
+// Public operations may be called from any thread; they hop to the loop with RunOrPostSelf.
 // Completions run deferred on the loop thread (EventLoop::Defer), never from inside nghttp2
 // callbacks and never under a lock.
 #pragma once
@@ -78,7 +78,9 @@ class CallBase : public Stream {
  protected:
   // Runs fn(self) now when called on the loop thread, where the caller's own reference keeps
   // the call alive, otherwise posts it with a reference of its own. (Capturing a shared
-  // pointer for the inline case cost two atomic operations per operation for nothing.)
+  // pointer for the inline case cost two atomic operations per operation for nothing.) This
+  // holds because nothing inline runs application code: completions and OnDone callbacks are
+  // deferred with a reference of their own.
   template <typename Self, typename F>
   void RunOrPostSelf(Self* self, F&& fn) {
     if (loop_->InLoopThread()) {
@@ -176,13 +178,35 @@ class CallBase : public Stream {
   bool ready_compressed_ = false;
 };
 
+// User metadata as it arrives, kept as bytes until someone asks for it as a Metadata list: a
+// server handler that never reads its request metadata pays no allocation for it (a client's
+// user-agent alone cost two heap strings). Same rules as CallBase::AddUserMetadata. Loop thread
+// writes, then read-only.
+class RawMetadata {
+ public:
+  // Skips reserved headers; false if a -bin value is not valid base64.
+  bool Add(std::string_view name, std::string_view value);
+  // Appends every entry to *md, -bin values decoded.
+  void AppendTo(Metadata* md) const;
+  size_t entries() const { return entries_; }
+
+ private:
+  void Put(const void* p, size_t n);
+  const char* data() const { return heap_.empty() ? inline_ : heap_.data(); }
+  static constexpr size_t kInline = 160;  // a user-agent and a few short entries
+  char inline_[kInline];
+  size_t size_ = 0;
+  size_t entries_ = 0;
+  std::string heap_;  // the entries once they outgrow inline_
+};
+
 // "application/grpc", "application/grpc+proto", "application/grpc;..." are gRPC.
 inline bool IsGrpcContentType(std::string_view v) {
   return v.substr(0, 16) == "application/grpc" && (v.size() == 16 || v[16] == '+' || v[16] == ';');
 }
 
-// One nghttp2 header entry pointing at name and value (nghttp2 copies them when the list is
-// submitted, so they need to live until then only).
+// One nghttp2 header entry pointing at name and value, which nghttp2 copies when the list is
+// submitted (so they need to live until then only). NvLit and NvStatic below ask it not to.
 inline nghttp2_nv NvRef(std::string_view name, std::string_view value,
                         uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
@@ -195,7 +219,8 @@ template <size_t N>
 inline nghttp2_nv NvLit(const char (&name)[N], std::string_view value) {
   return NvRef(std::string_view(name, N - 1), value, NGHTTP2_NV_FLAG_NO_COPY_NAME);
 }
-// Name a string literal and value in static storage (a literal, a static table): neither copied.
+// Name a string literal and value in static storage (a literal, a static table): neither
+// copied. Never pass a value that lives in a std::string or on the stack.
 template <size_t N>
 inline nghttp2_nv NvStatic(const char (&name)[N], std::string_view static_value) {
   return NvRef(std::string_view(name, N - 1), static_value,

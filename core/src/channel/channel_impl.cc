@@ -438,7 +438,8 @@ void ClientCallImpl::EnsureStarted() {
 void ClientCallImpl::OnTransportReady(std::shared_ptr<Http2Connection> conn) {
   if (finished_) return;
   // Values are referenced where they live (literals, the channel, this call) rather than
-  // copied into strings; nghttp2 copies the list once when it is submitted.
+  // copied into strings; nghttp2 copies them when the list is submitted, except literal names
+  // and static values (NvLit, NvStatic), which it reads when the frame is written.
   std::vector<std::pair<std::string, std::string>> md;
   std::string err;
   if (!AppendMetadata(options_.metadata, &md, &err)) {

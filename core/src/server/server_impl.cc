@@ -58,9 +58,14 @@ void ServerCallImpl::OnHeader(std::string_view name, std::string_view value) {
     client_accept_encoding_.assign(value);
   } else if (name == "host") {
     if (authority_.empty()) authority_.assign(value);
-  } else if (!AddUserMetadata(name, value, &client_metadata_)) {
+  } else if (!raw_metadata_.Add(name, value)) {
     f.bad_binary = true;
   }
+}
+
+const Metadata& ServerCallImpl::client_metadata() const {
+  std::call_once(metadata_once_, [this] { raw_metadata_.AppendTo(&client_metadata_); });
+  return client_metadata_;
 }
 
 void ServerCallImpl::OnHeadersEnd(bool end_stream) {

@@ -29,7 +29,7 @@ class ServerCallImpl final : public ServerCall, public CallBase {
 
   const std::string& method() const override { return method_ ? *method_ : NoString(); }
   const std::string& authority() const override { return authority_; }
-  const Metadata& client_metadata() const override { return client_metadata_; }
+  const Metadata& client_metadata() const override;
   Deadline deadline() const override { return deadline_; }
   std::string peer() const override { return *peer_; }
   void SetCompression(const std::string& algorithm) override;
@@ -95,7 +95,11 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   }
   std::string authority_;
   std::shared_ptr<const std::string> peer_;
-  Metadata client_metadata_;
+  // The request's user metadata, turned into client_metadata_ when first asked for (any
+  // thread, once the handler runs: the headers are complete by then).
+  RawMetadata raw_metadata_;
+  mutable std::once_flag metadata_once_;
+  mutable Metadata client_metadata_;
   Deadline deadline_ = InfiniteDeadline();
   Compression accept_mask_[3] = {Compression::kIdentity, Compression::kUnknown,
                                  Compression::kUnknown};
