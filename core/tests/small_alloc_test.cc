@@ -16,11 +16,7 @@ using namespace polyrpc;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kPooled = false;  // under ASan every block goes back to malloc
-#else
-constexpr bool kPooled = true;
-#endif
+constexpr bool kPooled = POLYRPC_SMALL_ALLOC_POOLS;  // not under sanitizers
 
 TEST(SmallAlloc, EverySizeIsAlignedWritableAndKeepsItsBytes) {
   std::vector<std::pair<uint8_t*, size_t>> blocks;
@@ -42,20 +38,21 @@ TEST(SmallAlloc, EverySizeIsAlignedWritableAndKeepsItsBytes) {
 }
 
 TEST(SmallAlloc, AFreedBlockIsReusedByTheNextAllocationOfItsSize) {
-  void* a = SmallAlloc(100);
-  size_t before = SmallAllocCachedBlocks();
-  SmallFree(a);
-  EXPECT_EQ(SmallAllocCachedBlocks(), before + (kPooled ? 1 : 0));
-  void* b = SmallAlloc(97);  // same class
-  if (kPooled) {
-    EXPECT_EQ(a, b);
-  }
-  EXPECT_EQ(SmallAllocCachedBlocks(), before);
-  SmallFree(b);
-  // Large blocks never enter the lists.
-  before = SmallAllocCachedBlocks();
-  SmallFree(SmallAlloc(kSmallAllocMaxSmall + 1));
-  EXPECT_EQ(SmallAllocCachedBlocks(), before);
+  std::thread([] {  // a fresh thread: its lists start empty, whatever other tests left
+    void* a = SmallAlloc(100);
+    SmallFree(a);
+    EXPECT_EQ(SmallAllocCachedBlocks(), kPooled ? 1u : 0u);
+    void* b = SmallAlloc(97);  // same class
+    if (kPooled) {
+      EXPECT_EQ(a, b);
+    }
+    EXPECT_EQ(SmallAllocCachedBlocks(), 0u);
+    SmallFree(b);
+    // Large blocks never enter the lists.
+    size_t before = SmallAllocCachedBlocks();
+    SmallFree(SmallAlloc(kSmallAllocMaxSmall + 1));
+    EXPECT_EQ(SmallAllocCachedBlocks(), before);
+  }).join();
 }
 
 TEST(SmallAlloc, TheListsOfAThreadAreBounded) {
@@ -83,7 +80,7 @@ TEST(SmallAlloc, TheListsOfAThreadAreBounded) {
   }).join();
 }
 
-TEST(SmallAlloc, BlocksMayBeFreedOnAnotherThread) {
+TEST(SmallAlloc, BlocksMayBeFreedOnAnotherThreadAndGoBackToMallocWhenItExits) {
   std::vector<void*> blocks;
   for (int i = 0; i < 100; ++i) {
     auto* p = static_cast<char*>(SmallAlloc(200));
@@ -91,29 +88,63 @@ TEST(SmallAlloc, BlocksMayBeFreedOnAnotherThread) {
     blocks.push_back(p);
   }
   size_t mine = SmallAllocCachedBlocks();
+  size_t drained = SmallAllocDrainedBlocks();
   std::thread([&] {
     EXPECT_EQ(SmallAllocCachedBlocks(), 0u);
     for (void* p : blocks) SmallFree(p);
     EXPECT_EQ(SmallAllocCachedBlocks(), kPooled ? 100u : 0u);
-    // The thread exits with blocks in its lists: they go back to malloc (leak checkers see
-    // nothing left).
   }).join();
   EXPECT_EQ(SmallAllocCachedBlocks(), mine);
+  EXPECT_EQ(SmallAllocDrainedBlocks() - drained, kPooled ? 100u : 0u);
+}
+
+// A thread-local destroyed after the lists were drained still frees safely (to malloc).
+struct LateHolder {
+  void* block = nullptr;
+  ~LateHolder();
+};
+size_t late_cached = 12345;
+LateHolder::~LateHolder() {
+  SmallFree(block);
+  late_cached = SmallAllocCachedBlocks();
+}
+
+TEST(SmallAlloc, AFreeAfterTheThreadsListsAreGoneGoesToMalloc) {
+  late_cached = 12345;
+  std::thread([] {
+    // Constructed before the lists register their drain, so destroyed after it.
+    thread_local LateHolder holder;
+    holder.block = SmallAlloc(64);
+    SmallFree(SmallAlloc(64));  // the first cached block registers the drain
+    EXPECT_EQ(SmallAllocCachedBlocks(), kPooled ? 1u : 0u);
+  }).join();
+  EXPECT_EQ(late_cached, 0u);
 }
 
 TEST(SmallAlloc, ReallocKeepsTheBytes) {
   auto* p = static_cast<uint8_t*>(SmallRealloc(nullptr, 10));
   ASSERT_NE(p, nullptr);
   for (int i = 0; i < 10; ++i) p[i] = static_cast<uint8_t>(i + 1);
-  // Growing within the class keeps the block; growing past it (and past the small sizes) moves
-  // the bytes.
-  for (size_t n : {size_t{12}, size_t{500}, size_t{5000}, size_t{100000}}) {
+  // Growing within the block's class keeps the block.
+  auto* q = static_cast<uint8_t*>(SmallRealloc(p, 12));
+  if (kPooled) {
+    EXPECT_EQ(q, p);
+  }
+  p = q;
+  // Growing past it (and past the small sizes) moves the bytes.
+  for (size_t n : {size_t{500}, size_t{5000}, size_t{100000}}) {
     p = static_cast<uint8_t*>(SmallRealloc(p, n));
     ASSERT_NE(p, nullptr);
     for (int i = 0; i < 10; ++i) ASSERT_EQ(p[i], i + 1) << "after growing to " << n;
   }
   p = static_cast<uint8_t*>(SmallRealloc(p, 3));
   for (int i = 0; i < 3; ++i) EXPECT_EQ(p[i], i + 1);
+  // Size 0 gives a block that can be freed or grown again.
+  p = static_cast<uint8_t*>(SmallRealloc(p, 0));
+  ASSERT_NE(p, nullptr);
+  p = static_cast<uint8_t*>(SmallRealloc(p, 40));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 7, 40);
   SmallFree(p);
 }
 

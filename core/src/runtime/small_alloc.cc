@@ -1,19 +1,12 @@
 #include "runtime/small_alloc.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "polyrpc++/slice.hpp"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define POLYRPC_SMALL_ALLOC_BYPASS 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POLYRPC_SMALL_ALLOC_BYPASS 1
-#endif
-#endif
 
 namespace polyrpc {
 
@@ -74,10 +67,15 @@ void Drain() {
   tc.bytes = 0;
 }
 
+std::atomic<size_t> drained{0};
+
 struct Reaper {
   ~Reaper() {
+    size_t n = 0;
+    for (uint32_t c = 0; c < kClasses; ++c) n += tc.count[c];
     Drain();
     tc.dead = true;
+    drained.fetch_add(n, std::memory_order_relaxed);
   }
   void Touch() {}
 };
@@ -97,15 +95,16 @@ void* FromMalloc(size_t n) {
 }  // namespace
 
 void* SmallAlloc(size_t n) {
-#ifndef POLYRPC_SMALL_ALLOC_BYPASS
+#if POLYRPC_SMALL_ALLOC_POOLS
   if (n <= kSmallAllocMaxSmall) {
+    ThreadCache& c = tc;  // one thread-local lookup (a call in position-independent code)
     uint32_t cls = ClassOf(n + sizeof(Header));
-    FreeBlock* b = tc.head[cls];
+    FreeBlock* b = c.head[cls];
     Header* h;
     if (b != nullptr) {
-      tc.head[cls] = b->next;
-      --tc.count[cls];
-      tc.bytes -= ClassBytes(cls);
+      c.head[cls] = b->next;
+      --c.count[cls];
+      c.bytes -= ClassBytes(cls);
       h = reinterpret_cast<Header*>(b);
       h->cls = cls;  // the list's link overwrote it (size is intact)
     } else {
@@ -124,33 +123,38 @@ void SmallFree(void* p) noexcept {
   if (p == nullptr) return;
   Header* h = HeaderOf(p);
   uint32_t cls = h->cls;
-  if (cls != kLarge && !tc.dead && tc.count[cls] < kMaxBlocks &&
-      tc.bytes + ClassBytes(cls) <= kMaxBytes) {
-    if (!tc.registered) {
-      tc.registered = true;
-      reaper.Touch();  // registers the thread-exit drain
+  if (cls != kLarge) {
+    // A class out of range is a block freed twice (its link overwrote the class) or never
+    // allocated here: stop rather than corrupt the lists.
+    if (cls >= kClasses) std::abort();
+    ThreadCache& c = tc;
+    if (!c.dead && c.count[cls] < kMaxBlocks && c.bytes + ClassBytes(cls) <= kMaxBytes) {
+      if (!c.registered) {
+        c.registered = true;
+        reaper.Touch();  // registers the thread-exit drain
+      }
+      auto* b = reinterpret_cast<FreeBlock*>(h);
+      b->next = c.head[cls];
+      c.head[cls] = b;
+      ++c.count[cls];
+      c.bytes += ClassBytes(cls);
+      return;
     }
-    auto* b = reinterpret_cast<FreeBlock*>(h);
-    b->next = tc.head[cls];
-    tc.head[cls] = b;
-    ++tc.count[cls];
-    tc.bytes += ClassBytes(cls);
-    return;
   }
   std::free(h);
 }
 
 void* SmallRealloc(void* p, size_t n) {
-  if (p == nullptr) return SmallAlloc(n);
-  Header* h = HeaderOf(p);
-  if (n <= h->size && (h->cls != kLarge || n * 2 >= h->size)) return p;
   void* q;
   try {
+    if (p == nullptr) return SmallAlloc(n);
+    Header* h = HeaderOf(p);
+    if (n <= h->size && (h->cls != kLarge || n * 2 >= h->size)) return p;
     q = SmallAlloc(n);
+    std::memcpy(q, p, n < h->size ? n : h->size);
   } catch (const std::bad_alloc&) {
-    return nullptr;
+    return nullptr;  // p is untouched, as with realloc(3)
   }
-  std::memcpy(q, p, n < h->size ? n : h->size);
   SmallFree(p);
   return q;
 }
@@ -162,6 +166,8 @@ size_t SmallAllocCachedBlocks() {
 }
 
 size_t SmallAllocCachedBytes() { return tc.bytes; }
+
+size_t SmallAllocDrainedBlocks() { return drained.load(std::memory_order_relaxed); }
 
 // Slice::Allocate lives here so that small payloads come from these lists: the bytes and the
 // reference count in one block.
