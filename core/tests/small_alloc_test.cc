@@ -170,3 +170,19 @@ TEST(SmallAlloc, SmallSlicesComeFromTheListsAndLargeOnesDoNot) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(SmallAllocDeathTest, ASecondFreeOfTheSameBlockAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // Pooled, the block's mark in the list gives it away; under sanitizers malloc's own checks do.
+  EXPECT_DEATH(
+      {
+        void* p = SmallAlloc(48);
+        SmallFree(p);
+        SmallFree(p);
+      },
+      "");
+}
+
+}  // namespace

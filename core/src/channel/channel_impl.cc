@@ -7,9 +7,9 @@
 #include <random>
 
 #include "protocol/percent.h"
-#include "runtime/small_alloc.h"
 #include "protocol/status_mapping.h"
 #include "protocol/timeout.h"
+#include "runtime/small_alloc.h"
 #include "transport/endpoint.h"
 
 namespace polyrpc {

@@ -22,7 +22,7 @@ struct alignas(16) Header {
 static_assert(sizeof(Header) == 16);
 
 // Classes by total block size (header included): 16-byte steps up to 256, then 64-byte steps
-// up to kMaxSmall + 16.
+// up to kSmallAllocMaxSmall + 16.
 constexpr uint32_t kFine = 16;  // classes 0..15: 16..256 bytes
 constexpr size_t kTotalMax = kSmallAllocMaxSmall + sizeof(Header);
 constexpr uint32_t kClasses = kFine + static_cast<uint32_t>((kTotalMax - 256 + 63) / 64);
@@ -40,10 +40,16 @@ constexpr size_t ClassBytes(uint32_t cls) {
 static_assert(ClassOf(ClassBytes(kClasses - 1)) == kClasses - 1);
 static_assert(ClassBytes(ClassOf(kTotalMax)) >= kTotalMax);
 
-// A cached block: the link takes the header's first eight bytes (cls and pad).
+// A cached block keeps its header's class, marked with kCached, and links through the size
+// field (restored when the block is handed out again): a second free of the same block sees
+// the mark.
+constexpr uint32_t kCached = 0x80000000u;
 struct FreeBlock {
+  uint32_t cls;
+  uint32_t pad;
   FreeBlock* next;
 };
+static_assert(sizeof(FreeBlock) == sizeof(Header));
 
 // Plain data, zero-initialised and never destroyed, so that a block freed by a later
 // thread-local destructor of the same thread still finds it (dead: go to free(3)).
@@ -106,7 +112,8 @@ void* SmallAlloc(size_t n) {
       --c.count[cls];
       c.bytes -= ClassBytes(cls);
       h = reinterpret_cast<Header*>(b);
-      h->cls = cls;  // the list's link overwrote it (size is intact)
+      h->cls = cls;
+      h->size = ClassBytes(cls) - sizeof(Header);  // the list's link overwrote it
     } else {
       h = static_cast<Header*>(std::malloc(ClassBytes(cls)));
       if (h == nullptr) throw std::bad_alloc();
@@ -124,8 +131,8 @@ void SmallFree(void* p) noexcept {
   Header* h = HeaderOf(p);
   uint32_t cls = h->cls;
   if (cls != kLarge) {
-    // A class out of range is a block freed twice (its link overwrote the class) or never
-    // allocated here: stop rather than corrupt the lists.
+    // A cached block freed again, or a block that never came from here: stop rather than
+    // corrupt the lists (glibc aborts on a double free too).
     if (cls >= kClasses) std::abort();
     ThreadCache& c = tc;
     if (!c.dead && c.count[cls] < kMaxBlocks && c.bytes + ClassBytes(cls) <= kMaxBytes) {
@@ -134,6 +141,7 @@ void SmallFree(void* p) noexcept {
         reaper.Touch();  // registers the thread-exit drain
       }
       auto* b = reinterpret_cast<FreeBlock*>(h);
+      b->cls = cls | kCached;
       b->next = c.head[cls];
       c.head[cls] = b;
       ++c.count[cls];

@@ -5,8 +5,8 @@
 #include <future>
 
 #include "protocol/percent.h"
-#include "runtime/small_alloc.h"
 #include "protocol/timeout.h"
+#include "runtime/small_alloc.h"
 #include "transport/endpoint.h"
 
 namespace polyrpc {
