@@ -120,6 +120,20 @@ class E2E : public ::testing::Test {
         FinishBlocking(c, Status::Ok());
       });
     });
+    // Answers with what the call knows of itself, read on another thread than the loop's
+    // (method and peer are shared strings, metadata is built on first use).
+    server_->RegisterMethod("/test.Echo/WhoAmI", [](std::shared_ptr<ServerCall> call) {
+      Detach(call, [](ServerCall& c) {
+        Slice msg;
+        if (!RecvBlocking(c, &msg)) return;
+        std::string md;
+        for (const auto& [k, v] : c.client_metadata()) {
+          if (k.rfind("x-", 0) == 0) md += k + "=" + v + ";";
+        }
+        SendBlocking(c, Slice::Copy(c.method() + "|" + c.peer() + "|" + md));
+        FinishBlocking(c, Status::Ok());
+      });
+    });
     std::string err;
     port_ = server_->AddListener(addr, creds, &err);
     ASSERT_GE(port_, 0) << err;
@@ -158,6 +172,29 @@ TEST_F(E2E, UnaryEchoWithMetadata) {
   ASSERT_NE(FindMetadata(trailing, "x-echo-trailing-bin"), nullptr);
   EXPECT_EQ(*FindMetadata(trailing, "x-echo-trailing-bin"), bin);
   EXPECT_EQ(ch->GetState(false), ConnectivityState::READY);
+}
+
+TEST_F(E2E, AServerCallKnowsItsMethodPeerAndMetadata) {
+  StartServer();
+  auto ch = NewChannel();
+  CallOptions o;
+  o.deadline = DeadlineAfter(5s);
+  // More metadata than a call keeps inline, in order, with a duplicate key and a -bin value.
+  std::string big(300, 'b');
+  std::string raw("\0\1", 2);
+  o.metadata = {{"x-a", "1"}, {"x-big", big}, {"x-a", "2"}, {"x-raw-bin", raw}};
+  for (int i = 0; i < 2; ++i) {  // the second call reuses the first one's pooled call object
+    Slice resp;
+    Status st = BlockingUnaryCall(*ch, "/test.Echo/WhoAmI", Slice::Copy("?"), &resp, o);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    std::string want_md = "x-a=1;x-big=" + big + ";x-a=2;x-raw-bin=" + raw + ";";
+    std::string got = resp.ToString();
+    size_t bar1 = got.find('|'), bar2 = got.find('|', bar1 + 1);
+    ASSERT_NE(bar2, std::string::npos) << got;
+    EXPECT_EQ(got.substr(0, bar1), "/test.Echo/WhoAmI");
+    EXPECT_NE(got.substr(bar1 + 1, bar2 - bar1 - 1).find("127.0.0.1"), std::string::npos) << got;
+    EXPECT_EQ(got.substr(bar2 + 1), want_md);
+  }
 }
 
 TEST_F(E2E, ManySequentialAndConcurrentCalls) {

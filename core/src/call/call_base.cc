@@ -284,9 +284,9 @@ bool CallBase::CountHeader(std::string_view name, std::string_view value) {
   return !header_block_too_large_;
 }
 
-bool CallBase::AddUserMetadata(std::string_view name, std::string_view value, Metadata* md) {
+bool AddUserMetadata(std::string_view name, std::string_view value, Metadata* md) {
   if (IsReservedHeader(name)) return true;
-  if (md->empty()) md->reserve(4);  // one allocation for the usual few entries, not a regrowth each
+  if (md->capacity() == 0) md->reserve(4);  // one allocation for the usual few entries
   if (IsBinaryKey(name)) {
     std::string decoded;
     if (!Base64Decode(value, &decoded)) return false;
@@ -333,13 +333,7 @@ void RawMetadata::AppendTo(Metadata* md) const {
     std::string_view name(p, lens[0]);
     std::string_view value(p + lens[0], lens[1]);
     p += lens[0] + lens[1];
-    if (IsBinaryKey(name)) {
-      std::string decoded;
-      Base64Decode(value, &decoded);  // validated in Add
-      md->emplace_back(std::string(name), std::move(decoded));
-    } else {
-      md->emplace_back(std::string(name), std::string(value));
-    }
+    AddUserMetadata(name, value, md);  // cannot fail: Add validated -bin values
   }
 }
 

@@ -130,9 +130,6 @@ class CallBase : public Stream {
   // Header fields are parsed as they arrive (no copy of the whole block). Counts the field
   // against the header list limit; returns false once the block is over it.
   bool CountHeader(std::string_view name, std::string_view value);
-  // Adds a user metadata field (reserved headers are skipped; -bin values base64-decoded).
-  // Returns false if a -bin value is not valid base64.
-  static bool AddUserMetadata(std::string_view name, std::string_view value, Metadata* md);
   size_t header_block_bytes_ = 0;
   bool header_block_too_large_ = false;
   size_t max_header_list_size_ = 16384;
@@ -178,10 +175,14 @@ class CallBase : public Stream {
   bool ready_compressed_ = false;
 };
 
+// Adds a received user metadata field (reserved headers are skipped; -bin values
+// base64-decoded). Returns false if a -bin value is not valid base64.
+bool AddUserMetadata(std::string_view name, std::string_view value, Metadata* md);
+
 // User metadata as it arrives, kept as bytes until someone asks for it as a Metadata list: a
 // server handler that never reads its request metadata pays no allocation for it (a client's
-// user-agent alone cost two heap strings). Same rules as CallBase::AddUserMetadata. Loop thread
-// writes, then read-only.
+// user-agent alone cost two heap strings). Same rules as AddUserMetadata, which builds the list.
+// Loop thread writes, then read-only.
 class RawMetadata {
  public:
   // Skips reserved headers; false if a -bin value is not valid base64.
