@@ -516,6 +516,26 @@ TEST_F(E2E, DeadlineExceededAndVisibleToServer) {
   EXPECT_EQ(FinishBlocking(*call).code(), StatusCode::CANCELLED);
 }
 
+// libuv counts timers from a loop's cached time, as old as the loop's last turn: after an idle
+// spell longer than a deadline, a deadline timer armed from that stale time was due at once
+// (found by PHPUnit: a 5 s health check failed in 1 ms after a 25 s test that made no calls).
+TEST_F(E2E, ADeadlineArmedAfterALongIdleSpellStillCountsFromNow) {
+  StartServer();
+  auto warm = NewChannel();
+  CallOptions o;
+  o.deadline = DeadlineAfter(5s);
+  Slice resp;
+  ASSERT_TRUE(BlockingUnaryCall(*warm, "/test.Echo/Unary", Slice::Copy("a"), &resp, o).ok());
+  std::this_thread::sleep_for(1500ms);  // no timer due, nothing to read: the loops sleep
+  auto fresh = NewChannel();
+  for (auto* ch : {warm.get(), fresh.get()}) {
+    CallOptions after;
+    after.deadline = DeadlineAfter(1s);
+    Status st = BlockingUnaryCall(*ch, "/test.Echo/Unary", Slice::Copy("b"), &resp, after);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+}
+
 TEST_F(E2E, CancelFromAnotherThreadDuringBlockingRecv) {
   StartServer();
   auto ch = NewChannel();

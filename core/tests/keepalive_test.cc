@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 
+#include "channel/channel_impl.h"
 #include "polyrpc++/polyrpc.hpp"
 #include "raw_h2.h"
 
@@ -144,6 +145,17 @@ TEST(Keepalive, TooFrequentClientKeepaliveLosesTheConnectionThenReconnects) {
   // The channel reconnects for the next call.
   Status again = Echo(*ch);
   EXPECT_TRUE(again.ok()) << again.ToString();
+  // And backs off, as gRPC's keepalive.md asks: after the too_many_pings GOAWAY the next
+  // connections ping half as often (read on the channel's loop, where that state lives).
+  auto* impl = dynamic_cast<ChannelImpl*>(ch.get());
+  ASSERT_NE(impl, nullptr);
+  std::promise<std::pair<int64_t, int>> seen;
+  impl->loop()->Post([&] {
+    seen.set_value({impl->keepalive_time_ms(), impl->keepalive_backoffs()});
+  });
+  auto [interval, backoffs] = seen.get_future().get();
+  EXPECT_GE(backoffs, 1);
+  EXPECT_EQ(interval, int64_t{100} << backoffs);
 }
 
 TEST(Keepalive, AllowedIntervalKeepsTheConnection) {

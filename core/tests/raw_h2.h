@@ -120,6 +120,54 @@ inline int ClosedPort() {
   return port;
 }
 
+// ---- Hand-made frames -----------------------------------------------------------------------
+// For peers that must send what an nghttp2 session would refuse to (more streams than the server
+// allows, frames after a reset): frames built byte by byte and written with WriteAll.
+
+inline constexpr char kClientPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+inline std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream_id,
+                           const std::string& payload) {
+  std::string f(9, '\0');
+  size_t n = payload.size();
+  f[0] = static_cast<char>(n >> 16);
+  f[1] = static_cast<char>(n >> 8);
+  f[2] = static_cast<char>(n);
+  f[3] = static_cast<char>(type);
+  f[4] = static_cast<char>(flags);
+  f[5] = static_cast<char>((stream_id >> 24) & 0x7f);
+  f[6] = static_cast<char>(stream_id >> 16);
+  f[7] = static_cast<char>(stream_id >> 8);
+  f[8] = static_cast<char>(stream_id);
+  return f + payload;
+}
+
+// A SETTINGS frame with these (id, value) pairs.
+inline std::string H2Settings(const std::vector<std::pair<uint16_t, uint32_t>>& entries) {
+  std::string p;
+  for (auto [id, v] : entries) {
+    char e[6] = {static_cast<char>(id >> 8), static_cast<char>(id),     static_cast<char>(v >> 24),
+                 static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+    p.append(e, 6);
+  }
+  return H2Frame(NGHTTP2_SETTINGS, 0, 0, p);
+}
+
+// An HPACK block of "literal header field without indexing, new name" entries: it leaves the
+// decoder's dynamic table alone, so the same block can be sent on any number of streams.
+// Names and values shorter than 127 bytes.
+inline std::string HpackLiterals(const Headers& h) {
+  std::string out;
+  for (const auto& [k, v] : h) {
+    out.push_back('\0');
+    out.push_back(static_cast<char>(k.size()));
+    out += k;
+    out.push_back(static_cast<char>(v.size()));
+    out += v;
+  }
+  return out;
+}
+
 // ---- Client ------------------------------------------------------------------------------------
 
 struct RawStream {
@@ -238,6 +286,11 @@ class RawH2Client {
     return *p;
   }
   bool peer_closed() const { return peer_closed_; }
+  bool got_settings() const { return got_settings_; }
+  // A SETTINGS value the peer sent (nghttp2's assumption until its SETTINGS arrive).
+  uint32_t remote_setting(nghttp2_settings_id id) const {
+    return nghttp2_session_get_remote_settings(session_, id);
+  }
   bool got_goaway() const { return got_goaway_; }
   uint32_t goaway_error() const { return goaway_error_; }
   const std::string& goaway_debug() const { return goaway_debug_; }
@@ -277,6 +330,8 @@ class RawH2Client {
     auto* c = Self(u);
     if (f->hd.type == NGHTTP2_HEADERS) {
       c->stream(f->hd.stream_id).header_blocks++;
+    } else if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+      c->got_settings_ = true;
     } else if (f->hd.type == NGHTTP2_RST_STREAM) {
       c->stream(f->hd.stream_id).got_rst = true;
     } else if (f->hd.type == NGHTTP2_GOAWAY) {
@@ -305,6 +360,7 @@ class RawH2Client {
   bool peer_closed_ = false;
   bool session_failed_ = false;
   bool got_goaway_ = false;
+  bool got_settings_ = false;
   uint32_t goaway_error_ = 0;
   std::string goaway_debug_;
   std::string raw_received_;

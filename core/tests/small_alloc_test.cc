@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -96,6 +98,40 @@ TEST(SmallAlloc, BlocksMayBeFreedOnAnotherThreadAndGoBackToMallocWhenItExits) {
   }).join();
   EXPECT_EQ(SmallAllocCachedBlocks(), mine);
   EXPECT_EQ(SmallAllocDrainedBlocks() - drained, kPooled ? 100u : 0u);
+}
+
+// The process-wide figure counts another live thread's lists, and forgets them when it exits.
+TEST(SmallAlloc, AllThreadsCachedBytesCountsLiveThreadsOnly) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool cached = false, leave = false;
+  size_t theirs = 0;
+  std::thread t([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(SmallAlloc(500));
+    for (void* p : blocks) SmallFree(p);
+    std::unique_lock<std::mutex> lock(mu);
+    theirs = SmallAllocCachedBytes();
+    cached = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return leave; });
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return cached; });
+  size_t with = SmallAllocAllThreadsCachedBytes();
+  EXPECT_EQ(theirs, kPooled ? 100u * 576 : 0u);  // 500 bytes + the header: the 576-byte class
+  EXPECT_GE(with, theirs);
+  leave = true;
+  cv.notify_all();
+  lock.unlock();
+  t.join();
+  size_t without = SmallAllocAllThreadsCachedBytes();
+  if (kPooled) {
+    // Other tests' threads may cache or use blocks meanwhile, but not 57,600 bytes' worth.
+    EXPECT_LT(without + theirs / 2, with);
+  } else {
+    EXPECT_EQ(with, 0u);
+  }
 }
 
 // A thread-local destroyed after the lists were drained still frees safely (to malloc).

@@ -30,7 +30,8 @@ class Channel {
   virtual ConnectivityState GetState(bool try_to_connect) = 0;
   // Blocks until the state differs from last (true) or the deadline passes (false).
   virtual bool WaitForStateChange(ConnectivityState last, Deadline deadline) = 0;
-  // Asynchronous form: fn(changed) runs on an I/O thread.
+  // Asynchronous form: fn(changed) runs on the channel's I/O thread once the state differs
+  // from last (true), at the deadline (false), or when the channel is destroyed (false).
   virtual void NotifyOnStateChange(ConnectivityState last, Deadline deadline,
                                    std::function<void(bool changed)> fn) = 0;
   // Cancels every call and refuses new ones (they fail with UNAVAILABLE). Idempotent.

@@ -10,6 +10,8 @@
 
 namespace polyrpc {
 
+class ResolverFactory;  // polyrpc++/resolver.hpp
+
 // Recognised integer keys (others are ignored, as grpc ignores unknown channel args):
 //   grpc.max_receive_message_length   default 4 MiB; -1 = unlimited
 //   grpc.max_send_message_length      default unlimited (-1)
@@ -20,7 +22,18 @@ namespace polyrpc {
 //   grpc.http2.max_ping_strikes       server: default 2 (0 = unlimited)
 //   grpc.initial_reconnect_backoff_ms default 1000; grpc.min_reconnect_backoff_ms 20000;
 //   grpc.max_reconnect_backoff_ms     default 120000
-//   grpc.max_concurrent_streams       server: default 4294967295 (unbounded)
+//   grpc.max_concurrent_streams       server: SETTINGS_MAX_CONCURRENT_STREAMS, default 100 per
+//                                     connection (gRPC clients queue calls beyond it); <= 0:
+//                                     unlimited
+//   polyrpc.max_server_memory         server: memory quota in bytes for everything its peers can
+//                                     make it hold (admitted streams, received messages not yet
+//                                     taken by the application); default half the physical
+//                                     memory; -1: unlimited. Past 7/8 of it new streams are
+//                                     refused (REFUSED_STREAM); a call whose incoming message
+//                                     does not fit ends with RESOURCE_EXHAUSTED.
+//   polyrpc.max_connection_memory     server: the same per connection, default 128 MiB
+//   grpc.enable_retries               client: 1 (default) sends a call the server refused
+//                                     unprocessed again (transparent retry); 0: never
 //   grpc.http2.lookahead_bytes / polyrpc.initial_window_size    per-stream window, default 4 MiB
 //   polyrpc.busy_poll_us              client: a thread blocked on a call busy-polls the connection
 //                                     for up to this many microseconds (max 10000) before it
@@ -51,8 +64,17 @@ class Options {
     return it == strings_.end() ? def : it->second;
   }
   bool HasInt(const std::string& key) const { return ints_.count(key) != 0; }
+  bool HasString(const std::string& key) const { return strings_.count(key) != 0; }
+  // Channels: resolves targets of factory's scheme for the channels created with these options
+  // (before the process-wide registry; polyrpc++/resolver.hpp).
+  Options& SetResolverFactory(std::shared_ptr<ResolverFactory> factory) {
+    resolver_factory_ = std::move(factory);
+    return *this;
+  }
+  const std::shared_ptr<ResolverFactory>& resolver_factory() const { return resolver_factory_; }
 
  private:
+  std::shared_ptr<ResolverFactory> resolver_factory_;
   std::map<std::string, int64_t> ints_;
   std::map<std::string, std::string> strings_;
 };

@@ -7,23 +7,29 @@
 // thread may Read while another Writes):
 //   UnaryCall<Req, Resp>, ClientReader<Resp>, ClientWriter<Req>, ClientReaderWriter<Req, Resp>.
 // Client side (callback): AsyncUnaryCall<Req, Resp>; the callback runs on an I/O thread.
-// Server side: Register{Unary,ServerStreaming,ClientStreaming,BidiStreaming} install a typed
-// handler that runs on a ThreadPool thread with a ServerContext and ServerReader / ServerWriter /
-// ServerReaderWriter; the handler's returned Status ends the call.
+// Server side, blocking: Register{Unary,ServerStreaming,ClientStreaming,BidiStreaming} install a
+// typed handler that runs on a ThreadPool thread with a ServerContext and ServerReader /
+// ServerWriter / ServerReaderWriter; the handler's returned Status ends the call. The core hands
+// each call to the pool itself (MethodOptions::executor), unary and server-streaming calls once
+// their request is in, so a unary call costs the pool no wait at all: the request is taken at
+// once and the response and status are started without waiting for them.
 #pragma once
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "polyrpc++/call.hpp"
 #include "polyrpc++/channel.hpp"
 #include "polyrpc++/metadata.hpp"
+#include "polyrpc++/observability.hpp"
 #include "polyrpc++/server.hpp"
 #include "polyrpc++/slice.hpp"
 #include "polyrpc++/status.hpp"
@@ -35,12 +41,36 @@ namespace polyrpc {
 // ---------------------------------------------------------------------------------------------
 // Serialization
 
+namespace proto_internal {
+// protobuf's C++ messages (MessageLite) serialize straight into the slice's buffer: one
+// allocation, no copy.
 template <class M>
-bool SerializeMessage(const M& message, Slice* out) {
+auto SerializeInto(const M& message, Slice* out, int)
+    -> decltype(message.ByteSizeLong(),
+                message.SerializeWithCachedSizesToArray(static_cast<uint8_t*>(nullptr)), bool()) {
+  size_t n = message.ByteSizeLong();
+  if (n > static_cast<size_t>(INT32_MAX)) return false;
+  if (n == 0) {
+    *out = Slice();
+    return true;
+  }
+  uint8_t* p = nullptr;
+  *out = Slice::Allocate(n, &p);
+  message.SerializeWithCachedSizesToArray(p);
+  return true;
+}
+template <class M>
+bool SerializeInto(const M& message, Slice* out, long) {
   std::string bytes;
   if (!message.SerializeToString(&bytes)) return false;
   *out = Slice::FromString(std::move(bytes));
   return true;
+}
+}  // namespace proto_internal
+
+template <class M>
+bool SerializeMessage(const M& message, Slice* out) {
+  return proto_internal::SerializeInto(message, out, 0);
 }
 
 template <class M>
@@ -49,6 +79,15 @@ bool ParseMessage(const Slice& bytes, M* message) {
 }
 
 namespace proto_internal {
+
+// Generated Register() functions pass their file's descriptor table (protoc's .pb.h) here: the
+// store into a volatile makes the linker keep the .pb.cc that registers the file in protobuf's
+// generated pool, which server reflection reads.
+inline const void* volatile& KeptDescriptor() {
+  static const void* volatile keep = nullptr;
+  return keep;
+}
+inline void KeepDescriptor(const void* descriptor_table) { KeptDescriptor() = descriptor_table; }
 
 inline Status SerializeError() {
   return Status(StatusCode::INTERNAL, "Failed to serialize the message");
@@ -303,11 +342,13 @@ class ServerContext {
   void AddInitialMetadata(std::string key, std::string value) {
     std::lock_guard<std::mutex> lock(mu_);
     initial_.emplace_back(std::move(key), std::move(value));
+    has_metadata_.store(true, std::memory_order_release);
   }
   // Sent with the status.
   void AddTrailingMetadata(std::string key, std::string value) {
     std::lock_guard<std::mutex> lock(mu_);
     trailing_.emplace_back(std::move(key), std::move(value));
+    has_metadata_.store(true, std::memory_order_release);
   }
   // Sends the initial metadata now (otherwise the first message does). False if the call is over.
   bool SendInitialMetadata() {
@@ -324,22 +365,45 @@ class ServerContext {
   // The raw call, for what this layer does not wrap (CloseConnectionForTesting()).
   ServerCall& call() { return *call_; }
 
-  // Used by the Register* functions and the writers below.
+ private:
+  // The initial metadata, if some was added and not sent yet, without waiting.
+  void StartInitialMetadata() {
+    if (!has_metadata_.load(std::memory_order_acquire)) return;
+    Metadata md;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (initial_sent_ || initial_.empty()) return;
+      initial_sent_ = true;
+      md = std::move(initial_);
+    }
+    call_->SendInitialMetadata(std::move(md), nullptr);
+  }
+
+ public:
+  // Used by the Register* functions and the writers below. SendMessage waits until the message
+  // is handed to the transport (a stream's writer is held back by flow control);
+  // SendLastMessage and Finish start their operation and return: nothing is left to wait for.
   bool SendMessage(const Slice& bytes, uint32_t flags) {
     if (!SendInitialMetadata()) return false;
     return SendBlocking(*call_, bytes, flags);
   }
+  void SendLastMessage(Slice bytes, uint32_t flags) {
+    StartInitialMetadata();
+    call_->SendMessage(std::move(bytes), flags, nullptr);  // an outcome shows in the status
+  }
   void Finish(const Status& status) {
     Metadata trailers;
-    bool send_initial = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      trailers = std::move(trailing_);
-      // With nothing to say in the headers, let the core send a trailers-only response.
-      send_initial = !initial_sent_ && !initial_.empty();
+    if (has_metadata_.load(std::memory_order_acquire)) {
+      bool send_initial;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        trailers = std::move(trailing_);
+        // With nothing to say in the headers, let the core send a trailers-only response.
+        send_initial = !initial_sent_ && !initial_.empty();
+      }
+      if (send_initial) StartInitialMetadata();
     }
-    if (send_initial) SendInitialMetadata();
-    FinishBlocking(*call_, status, std::move(trailers));
+    call_->SendStatus(status, std::move(trailers), nullptr);
   }
 
  private:
@@ -349,6 +413,7 @@ class ServerContext {
   Metadata trailing_;
   bool initial_sent_ = false;
   bool request_compressed_ = false;
+  std::atomic<bool> has_metadata_{false};  // lets Finish skip the lock when none was added
 };
 
 template <class Req>
@@ -408,33 +473,44 @@ using BidiStreamingHandler = std::function<Status(ServerContext&, ServerReaderWr
 
 namespace proto_internal {
 
-// Runs body(ctx) on the pool and ends the call with its status. An exception is UNKNOWN, as in
-// grpc; a pool that is shut down refuses the call with UNAVAILABLE.
-inline void Dispatch(ThreadPool& pool, std::shared_ptr<ServerCall> call,
-                     std::function<Status(ServerContext&)> body) {
-  auto task = [call, body = std::move(body)] {
-    ServerContext ctx(call);
-    Status st;
-    try {
-      st = body(ctx);
-    } catch (const std::exception& e) {
-      st = Status(StatusCode::UNKNOWN, std::string("Handler threw: ") + e.what());
-    } catch (...) {
-      st = Status(StatusCode::UNKNOWN, "Handler threw an exception");
-    }
-    ctx.Finish(st);
-  };
-  if (!pool.Run(task)) {
-    // On the I/O thread here: never wait for a completion that this thread has to run.
-    call->SendStatus(Status(StatusCode::UNAVAILABLE, "Server is shutting down"), {},
-                     [call](bool) {});
+// Runs body(ctx) on the calling thread (the pool thread the core handed the call to) and ends
+// the call with its status, without waiting for it. An exception is UNKNOWN, as in grpc. (A
+// pool that is shut down refuses the call with UNAVAILABLE in the core.)
+template <class Body>
+void Serve(std::shared_ptr<ServerCall> call, const Body& body) {
+  ServerContext ctx(std::move(call));
+  // Trace propagation (observability.hpp): the calls the handler makes continue its trace.
+  std::optional<ScopedTraceparent> trace;
+  if (TracePropagationEnabled()) {
+    const std::string* tp = FindMetadata(ctx.client_metadata(), "traceparent");
+    trace.emplace(tp ? *tp : std::string());
   }
+  Status st;
+  try {
+    st = body(ctx);
+  } catch (const std::exception& e) {
+    st = Status(StatusCode::UNKNOWN, std::string("Handler threw: ") + e.what());
+  } catch (...) {
+    st = Status(StatusCode::UNKNOWN, "Handler threw an exception");
+  }
+  ctx.Finish(st);
+}
+
+// Where the typed blocking handlers run: on the pool, once the request is in for methods with
+// one request.
+inline MethodOptions PoolOptions(ThreadPool& pool, bool single_request) {
+  MethodOptions o;
+  o.executor = &pool;
+  o.wait_for_request = single_request;
+  return o;
 }
 
 template <class Req>
 Status ReadSingleRequest(ServerContext& ctx, Req* request) {
   Slice bytes;
   bool compressed = false;
+  // The core waited for the request (wait_for_request): it is taken here without a wait, and
+  // RecvBlocking's completion is immediate when there is none.
   if (!RecvBlocking(ctx.call(), &bytes, &compressed)) {
     if (ctx.IsCancelled()) return Status(StatusCode::CANCELLED, "Call cancelled");
     return Status(StatusCode::INTERNAL, "Missing request message");
@@ -449,65 +525,77 @@ Status ReadSingleRequest(ServerContext& ctx, Req* request) {
 template <class Req, class Resp>
 void RegisterUnary(Server& server, ThreadPool& pool, const std::string& path,
                    UnaryHandler<Req, Resp> handler) {
-  server.RegisterMethod(path, [&pool, handler](std::shared_ptr<ServerCall> call) {
-    proto_internal::Dispatch(pool, std::move(call), [handler](ServerContext& ctx) {
-      Req request;
-      Status st = proto_internal::ReadSingleRequest(ctx, &request);
-      if (!st.ok()) return st;
-      Resp response;
-      st = handler(ctx, request, &response);
-      if (!st.ok()) return st;
-      Slice bytes;
-      if (!SerializeMessage(response, &bytes)) return proto_internal::SerializeError();
-      ctx.SendMessage(bytes, kWriteNone);  // a failure shows up as the call's end
-      return st;
-    });
-  });
+  server.RegisterMethod(
+      path,
+      [handler = std::move(handler)](std::shared_ptr<ServerCall> call) {
+        proto_internal::Serve(std::move(call), [&handler](ServerContext& ctx) {
+          Req request;
+          Status st = proto_internal::ReadSingleRequest(ctx, &request);
+          if (!st.ok()) return st;
+          Resp response;
+          st = handler(ctx, request, &response);
+          if (!st.ok()) return st;
+          Slice bytes;
+          if (!SerializeMessage(response, &bytes)) return proto_internal::SerializeError();
+          ctx.SendLastMessage(std::move(bytes), kWriteNone);  // a failure shows as the status
+          return st;
+        });
+      },
+      proto_internal::PoolOptions(pool, true));
 }
 
 template <class Req, class Resp>
 void RegisterServerStreaming(Server& server, ThreadPool& pool, const std::string& path,
                              ServerStreamingHandler<Req, Resp> handler) {
-  server.RegisterMethod(path, [&pool, handler](std::shared_ptr<ServerCall> call) {
-    proto_internal::Dispatch(pool, std::move(call), [handler](ServerContext& ctx) {
-      Req request;
-      Status st = proto_internal::ReadSingleRequest(ctx, &request);
-      if (!st.ok()) return st;
-      ServerWriter<Resp> writer(ctx);
-      return handler(ctx, request, &writer);
-    });
-  });
+  server.RegisterMethod(
+      path,
+      [handler = std::move(handler)](std::shared_ptr<ServerCall> call) {
+        proto_internal::Serve(std::move(call), [&handler](ServerContext& ctx) {
+          Req request;
+          Status st = proto_internal::ReadSingleRequest(ctx, &request);
+          if (!st.ok()) return st;
+          ServerWriter<Resp> writer(ctx);
+          return handler(ctx, request, &writer);
+        });
+      },
+      proto_internal::PoolOptions(pool, true));
 }
 
 template <class Req, class Resp>
 void RegisterClientStreaming(Server& server, ThreadPool& pool, const std::string& path,
                              ClientStreamingHandler<Req, Resp> handler) {
-  server.RegisterMethod(path, [&pool, handler](std::shared_ptr<ServerCall> call) {
-    proto_internal::Dispatch(pool, std::move(call), [handler](ServerContext& ctx) {
-      ServerReader<Req> reader(ctx);
-      Resp response;
-      Status st = handler(ctx, &reader, &response);
-      if (reader.parse_failed()) return proto_internal::ParseError("request");
-      if (!st.ok()) return st;
-      Slice bytes;
-      if (!SerializeMessage(response, &bytes)) return proto_internal::SerializeError();
-      ctx.SendMessage(bytes, kWriteNone);
-      return st;
-    });
-  });
+  server.RegisterMethod(
+      path,
+      [handler = std::move(handler)](std::shared_ptr<ServerCall> call) {
+        proto_internal::Serve(std::move(call), [&handler](ServerContext& ctx) {
+          ServerReader<Req> reader(ctx);
+          Resp response;
+          Status st = handler(ctx, &reader, &response);
+          if (reader.parse_failed()) return proto_internal::ParseError("request");
+          if (!st.ok()) return st;
+          Slice bytes;
+          if (!SerializeMessage(response, &bytes)) return proto_internal::SerializeError();
+          ctx.SendLastMessage(std::move(bytes), kWriteNone);
+          return st;
+        });
+      },
+      proto_internal::PoolOptions(pool, false));
 }
 
 template <class Req, class Resp>
 void RegisterBidiStreaming(Server& server, ThreadPool& pool, const std::string& path,
                            BidiStreamingHandler<Req, Resp> handler) {
-  server.RegisterMethod(path, [&pool, handler](std::shared_ptr<ServerCall> call) {
-    proto_internal::Dispatch(pool, std::move(call), [handler](ServerContext& ctx) {
-      ServerReaderWriter<Resp, Req> stream(ctx);
-      Status st = handler(ctx, &stream);
-      if (stream.parse_failed()) return proto_internal::ParseError("request");
-      return st;
-    });
-  });
+  server.RegisterMethod(
+      path,
+      [handler = std::move(handler)](std::shared_ptr<ServerCall> call) {
+        proto_internal::Serve(std::move(call), [&handler](ServerContext& ctx) {
+          ServerReaderWriter<Resp, Req> stream(ctx);
+          Status st = handler(ctx, &stream);
+          if (stream.parse_failed()) return proto_internal::ParseError("request");
+          return st;
+        });
+      },
+      proto_internal::PoolOptions(pool, false));
 }
 
 }  // namespace polyrpc

@@ -6,9 +6,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 
 #include "polyrpc++/call.hpp"
 #include "polyrpc++/channel.hpp"
+#include "polyrpc++/thread_pool.hpp"
 
 namespace polyrpc {
 
@@ -51,6 +53,10 @@ class OpWaiter {
       std::lock_guard<std::mutex> lock(mu_);
       driver_ = nullptr;
     }
+    // A pool thread that blocks here lets its pool start another for the work queued (taken
+    // before the lock: the pool may start a thread meanwhile).
+    std::optional<ThreadPool::BlockingRegion> blocking;
+    if (!over()) blocking.emplace();
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, over);
     bool ok = done_.load(std::memory_order_relaxed) && ok_;

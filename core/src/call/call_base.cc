@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "observability/metrics.h"
 #include "protocol/base64.h"
 #include "protocol/metadata_rules.h"
 
@@ -17,7 +18,9 @@ CallBase::CallBase(EventLoop* loop, size_t max_recv_message, int64_t max_send_me
       max_send_message_(max_send_message),
       deframer_(max_recv_message) {}
 
-CallBase::~CallBase() = default;
+CallBase::~CallBase() {
+  if (recv_quota_ && recv_charged_ > 0) recv_quota_->Release(recv_charged_);
+}
 
 bool CallBase::FrameMessage(Slice message, uint32_t flags, Slice* prefix, Slice* payload,
                             std::string* error) {
@@ -38,6 +41,7 @@ bool CallBase::FrameMessage(Slice message, uint32_t flags, Slice* prefix, Slice*
       }
     }
   }
+  metrics::BytesSent(static_cast<metrics::Side>(metrics_side_), 5 + message.size());
   uint8_t* p;
   if (message.size() <= kCoalesceBelow) {
     // Small message: prefix and payload in one buffer (one allocation; the copy is cheaper
@@ -93,18 +97,23 @@ ssize_t CallBase::ReadData(size_t max, uint32_t* data_flags) {
 
 void CallBase::WriteData(size_t len, WriteBatch* batch) {
   size_t left = len;
+  if (keep_sent_ && sent_bytes_ + len > kMaxRetryBytes) DropSent();
   while (left > 0 && !out_.empty()) {
     Slice& front = out_.front();
     if (front.size() <= left) {
       left -= front.size();
+      if (keep_sent_) sent_.push_back(front);  // a reference, not a copy of the bytes
       batch->AppendSlice(std::move(front));
       out_.pop_front();
     } else {
-      batch->AppendSlice(front.Sub(0, left));
+      Slice piece = front.Sub(0, left);
+      if (keep_sent_) sent_.push_back(piece);
+      batch->AppendSlice(std::move(piece));
       front = front.Sub(left, front.size() - left);
       left = 0;
     }
   }
+  if (keep_sent_) sent_bytes_ += len;
   out_bytes_ -= len;
   out_written_ += len;
   if (send_done_ && out_written_ >= send_done_at_) {
@@ -112,6 +121,23 @@ void CallBase::WriteData(size_t len, WriteBatch* batch) {
     send_done_ = nullptr;
     Complete(std::move(done), true);
   }
+}
+
+void CallBase::RewindSent() {
+  SimpleQueue<Slice> out;
+  size_t bytes = 0;
+  for (SimpleQueue<Slice>* q : {&sent_, &out_}) {
+    while (!q->empty()) {
+      bytes += q->front().size();
+      out.push_back(std::move(q->front()));
+      q->pop_front();
+    }
+  }
+  out_ = std::move(out);
+  out_written_ -= sent_bytes_;  // those bytes are written again, and count again
+  out_bytes_ = bytes;
+  sent_bytes_ = 0;
+  data_deferred_ = false;
 }
 
 void CallBase::Complete(Completion done, bool ok) {
@@ -153,6 +179,7 @@ void CallBase::DeliverMessages() {
       ready_message_ = std::move(recv_queue_.front().payload);
       ready_compressed_ = recv_queue_.front().compressed;
       ready_valid_ = true;
+      ReleaseRecvCharge(recv_queue_.front().charged);
       recv_queue_.pop_front();
       got = true;
     }
@@ -172,6 +199,7 @@ bool CallBase::TryRecvNow() {
     ready_message_ = std::move(recv_queue_.front().payload);
     ready_compressed_ = recv_queue_.front().compressed;
     ready_valid_ = true;
+    ReleaseRecvCharge(recv_queue_.front().charged);
     recv_queue_.pop_front();
     credit_waiting = recv_queue_.empty() && unconsumed_ > 0;
   }
@@ -183,10 +211,26 @@ bool CallBase::TryRecvNow() {
   return true;
 }
 
+void CallBase::ReturnAllCredit() {
+  size_t credit;
+  {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    credit = unconsumed_;
+    unconsumed_ = 0;
+  }
+  if (credit > 0 && conn_ && stream_id() > 0) conn_->Consume(stream_id(), credit);
+}
+
 void CallBase::ClearRecvQueue() {
   SimpleQueue<Received> dropped;  // freed after the lock is released
-  std::lock_guard<std::mutex> lock(ready_mu_);
-  std::swap(dropped, recv_queue_);
+  Slice partial = deframer_.DropPartial();
+  {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    std::swap(dropped, recv_queue_);
+    ReleaseRecvCharge(recv_charged_);  // the queue and the partial message
+  }
+  // The dropped messages will never be taken: their credit goes back now.
+  ReturnAllCredit();
 }
 
 void CallBase::FailPendingOps() {
@@ -210,8 +254,21 @@ bool CallBase::TakeReadyMessage(Slice* out, bool* compressed) {
   return true;
 }
 
+void CallBase::MetricsStarted() {
+  if (metrics_start_ns_ != 0) return;
+  metrics_start_ns_ = metrics::NowNs();
+  metrics::CallStarted(static_cast<metrics::Side>(metrics_side_));
+}
+
+void CallBase::MetricsFinished(int code) {
+  if (metrics_done_ || metrics_start_ns_ == 0) return;
+  metrics_done_ = true;
+  metrics::CallFinished(static_cast<metrics::Side>(metrics_side_), code, metrics_start_ns_);
+}
+
 void CallBase::OnData(const uint8_t* data, size_t len) {
-  if (recv_failed_ || finished_) {
+  metrics::BytesReceived(static_cast<metrics::Side>(metrics_side_), len);
+  if (recv_failed_ || finished_ || discard_body_) {
     if (conn_) conn_->Consume(stream_id(), len);
     return;
   }
@@ -227,8 +284,20 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
     }
   } held;
   std::vector<MessageDeframer::Message>& msgs = held.v;
+  if (recv_quota_) {
+    if (!recv_quota_->TryReserve(len)) {
+      if (conn_) conn_->Consume(stream_id(), len);
+      OnRecvError(StatusCode::RESOURCE_EXHAUSTED, QuotaError(len));
+      return;
+    }
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    recv_charged_ += len;
+  }
+  size_t buffered_before = deframer_.buffered_bytes();
   std::string error;
   auto r = deframer_.Feed(data, len, &msgs, &error);
+  size_t wire_bytes = 0;  // of the complete messages, as they arrived (before decompression)
+  for (auto& m : msgs) wire_bytes += m.payload.size();
   for (auto& m : msgs) {
     if (!m.compressed) continue;
     if (recv_compression_ == Compression::kIdentity) {
@@ -254,6 +323,19 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
       }
       return;
     }
+    if (recv_quota_ && plain.size() > m.payload.size()) {
+      // The decompressed bytes are held too (the compressed ones go when m.payload does).
+      size_t more = plain.size() - m.payload.size();
+      if (!recv_quota_->TryReserve(more)) {
+        OnRecvError(StatusCode::RESOURCE_EXHAUSTED, QuotaError(more));
+        return;
+      }
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      recv_charged_ += more;
+    } else if (recv_quota_) {
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      ReleaseRecvCharge(m.payload.size() - plain.size());
+    }
     m.payload = std::move(plain);
   }
   if (r == MessageDeframer::Result::kTooLarge) {
@@ -271,11 +353,34 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
   {
     std::lock_guard<std::mutex> lock(ready_mu_);
     behind = !recv_queue_.empty();
-    for (auto& m : msgs) recv_queue_.push_back({std::move(m.payload), m.compressed});
+    for (auto& m : msgs) {
+      size_t charged = recv_quota_ ? m.payload.size() : 0;
+      recv_queue_.push_back({std::move(m.payload), m.compressed, charged});
+    }
+    messages_received_ += msgs.size();
     if (behind) unconsumed_ += len;
+    if (recv_quota_) {
+      // What is charged now: the partial message and the queued ones. The rest of this read
+      // (message prefixes) is not held.
+      ReleaseRecvCharge(buffered_before + len - deframer_.buffered_bytes() - wire_bytes);
+    }
   }
   if (!behind && conn_) conn_->Consume(stream_id(), len);
   DeliverMessages();
+}
+
+std::string CallBase::QuotaError(size_t n) const {
+  std::string e =
+      "Server memory limit reached: no room for " + std::to_string(n) + " more bytes of this call";
+  if (MemoryQuota* q = recv_quota_.get()) {
+    e += " (connection holds " + std::to_string(q->used()) + " of " + std::to_string(q->limit()) +
+         " bytes";
+    if (MemoryQuota* p = q->parent()) {
+      e += ", server " + std::to_string(p->used()) + " of " + std::to_string(p->limit());
+    }
+    e += ")";
+  }
+  return e;
 }
 
 bool CallBase::CountHeader(std::string_view name, std::string_view value) {
@@ -362,7 +467,8 @@ bool AppendMetadata(const Metadata& md, std::vector<std::pair<std::string, std::
       *error = "Invalid metadata key '" + k + "'";
       return false;
     }
-    if (IsReservedHeader(k)) {
+    // grpc-retry-pushback-ms is gRPC's, but servers set it in their trailers (gRFC A6).
+    if (IsReservedHeader(k) && k != "grpc-retry-pushback-ms") {
       *error = "Metadata key '" + k + "' is reserved";
       return false;
     }

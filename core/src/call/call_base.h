@@ -9,15 +9,16 @@
 // callbacks and never under a lock.
 #pragma once
 
-#include <vector>
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "http2/connection.h"
 #include "polyrpc++/call.hpp"
 #include "protocol/compression.h"
 #include "protocol/message_framer.h"
+#include "runtime/memory_quota.h"
 
 namespace polyrpc {
 
@@ -81,15 +82,22 @@ class CallBase : public Stream {
   // pointer for the inline case cost two atomic operations per operation for nothing.) This
   // holds because nothing inline runs application code: completions and OnDone callbacks are
   // deferred with a reference of their own.
+  // Posted operations are counted (posted_ops_) so that a server call's lock-free operations
+  // (ServerCallImpl's cross-thread slots) never overtake one posted before them.
   template <typename Self, typename F>
   void RunOrPostSelf(Self* self, F&& fn) {
     if (loop_->InLoopThread()) {
       fn(self);
     } else {
+      posted_ops_.fetch_add(1, std::memory_order_acq_rel);
       loop_->Post([keep = std::static_pointer_cast<Self>(shared_from_this()),
-                   fn = std::forward<F>(fn)]() mutable { fn(keep.get()); });
+                   fn = std::forward<F>(fn)]() mutable {
+        fn(keep.get());
+        keep->posted_ops_.fetch_sub(1, std::memory_order_acq_rel);
+      });
     }
   }
+  std::atomic<int> posted_ops_{0};  // operations posted by RunOrPostSelf and not run yet
 
   // Frames (and compresses, per the call's send compression) one message. Any thread.
   // Returns false and sets *error if the message is over the send limit.
@@ -111,8 +119,17 @@ class CallBase : public Stream {
   bool TryRecvNow();
   // Loop thread: empties the receive queue (the call failed).
   void ClearRecvQueue();
+  // "Server memory limit reached: ..." for a reservation of n bytes that failed.
+  std::string QuotaError(size_t n) const;
   // Loop thread: returns the flow-control credit held back once the application caught up.
   void ReturnCreditIfCaughtUp();
+  // Loop thread, once the call is over or its stream closed: returns all the credit held back,
+  // whatever the application still has queued. The stream's window no longer matters, but the
+  // connection's is shared by every stream, and the credit of messages queued on a finished call
+  // would otherwise never come back: each call cancelled (or dropped) with a stream window's
+  // worth queued kept up to 4 MiB of the connection's 16 MiB, until every call on a long-lived
+  // connection stalled (found by the soak; core/tests/flow_credit_test.cc).
+  void ReturnAllCredit();
 
   // Role hooks.
   virtual void OnRecvError(StatusCode code, const std::string& message) = 0;
@@ -158,15 +175,52 @@ class CallBase : public Stream {
   struct Received {
     Slice payload;
     bool compressed = false;
+    size_t charged = 0;  // bytes of recv_quota_ this message holds
   };
   SimpleQueue<Received> recv_queue_;  // guarded by ready_mu_ (the loop pushes, either side pops)
+  uint64_t messages_received_ = 0;    // messages queued so far (loop thread)
   Completion recv_done_;
   bool remote_closed_ = false;  // END_STREAM or stream closed: no more messages
   // Stop delivering queued messages (cancel, errors). Set on the loop thread, read by TryRecvNow.
   std::atomic<bool> recv_failed_{false};
   size_t unconsumed_ = 0;  // flow-control credit held back while the app is behind (ready_mu_)
+  // Server calls: received bytes are charged to the connection's memory quota from their
+  // arrival until the application takes the message (null: not counted, as on clients).
+  // recv_charged_ (ready_mu_) is what this call holds: the partial message and the queue.
+  std::shared_ptr<MemoryQuota> recv_quota_;
+  size_t recv_charged_ = 0;
+  // Under ready_mu_: gives back n of the call's charge.
+  void ReleaseRecvCharge(size_t n) {
+    if (n == 0 || !recv_quota_) return;
+    recv_charged_ -= n;
+    recv_quota_->Release(n);
+  }
 
   bool finished_ = false;  // the call is over (status known / sent / cancelled)
+  // Call metrics (observability/metrics.h): which side counts this call, when it started (0:
+  // not counted as started), and whether its end was counted. Loop thread.
+  uint8_t metrics_side_ = 0;
+  bool metrics_done_ = false;
+  int64_t metrics_start_ns_ = 0;
+  void MetricsStarted();
+  void MetricsFinished(int code);
+  // Client calls, until the server's first HEADERS: the pieces handed to the transport, by
+  // reference, so that a stream the server refused without processing it can be sent again on
+  // another stream (transparent retry; ClientCallImpl). Given up past kMaxRetryBytes.
+  bool keep_sent_ = false;
+  SimpleQueue<Slice> sent_;
+  size_t sent_bytes_ = 0;
+  static constexpr size_t kMaxRetryBytes = size_t{1} << 20;
+  void DropSent() {
+    keep_sent_ = false;
+    sent_.clear();
+    sent_bytes_ = 0;
+  }
+  // Puts everything sent so far back in front of the output queue, for a new stream. Loop thread.
+  void RewindSent();
+  // Testing hook (polyrpc.testing_accept_any_request): a non-gRPC request body is discarded,
+  // not deframed. Loop thread.
+  bool discard_body_ = false;
 
   // Result slot handed to the application thread; also guards recv_queue_ and unconsumed_.
   std::mutex ready_mu_;

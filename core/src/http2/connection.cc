@@ -9,6 +9,13 @@ namespace polyrpc {
 
 namespace {
 constexpr size_t kMaxPendingWrite = 8u << 20;  // stop producing frames above this backlog
+// Stop reading above this backlog: every frame read may queue an answer (a RST_STREAM, a
+// response, a PING ack), and a peer that never reads would otherwise make that queue grow.
+constexpr size_t kPauseReadAbove = 4u << 20;
+constexpr uint64_t kLingerMs = 1000;  // LingeringClose: how long the peer has to close its side
+// Goaway: the PING that follows the first GOAWAY, and how long its answer may take.
+constexpr uint8_t kGoawayPing[8] = {'p', 'o', 'l', 'y', 'b', 'y', 'e', 0};
+constexpr uint64_t kGoawayPingTimeoutMs = 1000;
 
 Http2Connection* Self(void* user_data) { return static_cast<Http2Connection*>(user_data); }
 
@@ -40,7 +47,10 @@ Http2Connection::Http2Connection(std::unique_ptr<Endpoint> endpoint, bool is_ser
       settings_(settings),
       peer_(std::make_shared<const std::string>(endpoint_->peer())),
       keepalive_timer_(loop_),
-      keepalive_timeout_(loop_) {
+      keepalive_timeout_(loop_),
+      linger_timer_(loop_),
+      goaway_ping_timer_(loop_),
+      handshake_timer_(loop_) {
   nghttp2_session_callbacks* cbs;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_send_callback(cbs, &Http2Connection::SendCallback);
@@ -69,10 +79,13 @@ Http2Connection::Http2Connection(std::unique_ptr<Endpoint> endpoint, bool is_ser
   // reader pushes back on its peer instead of buffering without bound.
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_peer_max_concurrent_streams(opt, 1000);
-  // Closed streams are kept by nghttp2 only for the priority tree, which gRPC does not use. A
-  // server keeps up to SETTINGS_MAX_CONCURRENT_STREAMS of them, and ours is unlimited: every call
-  // ever made on a long-lived connection stayed in memory (~200 bytes each) until it closed.
-  nghttp2_option_set_no_closed_streams(opt, 1);
+  // nghttp2 keeps up to SETTINGS_MAX_CONCURRENT_STREAMS closed streams (~200 bytes each): how
+  // it tells a frame on a closed stream (STREAM_CLOSED, RFC 9113 5.1) from one on a stream it
+  // never saw. A server's limit is finite (100 by default), so it keeps them; a client announces
+  // none, and would keep every call it ever made on a long-lived connection.
+  if (!is_server_ || settings_.max_concurrent_streams == 0xffffffffu) {
+    nghttp2_option_set_no_closed_streams(opt, 1);
+  }
   if (is_server_) {
     nghttp2_session_server_new3(&session_, cbs, this, opt, &kSessionMem);
   } else {
@@ -104,6 +117,17 @@ void Http2Connection::Start() {
                                         static_cast<int32_t>(settings_.connection_window_size));
   endpoint_->Start(this);
   StartKeepalive();
+  if (settings_.handshake_timeout_ms > 0) {
+    std::weak_ptr<Http2Connection> weak = shared_from_this();
+    int64_t ms = settings_.handshake_timeout_ms;
+    handshake_timer_.Start(static_cast<uint64_t>(ms), [weak, ms] {
+      auto c = weak.lock();
+      if (c && !c->ready_) {
+        c->CloseInternal("HTTP/2 handshake timed out: no SETTINGS from the peer within " +
+                         std::to_string(ms) + " ms");
+      }
+    });
+  }
   ScheduleFlush();
 }
 
@@ -169,8 +193,25 @@ void Http2Connection::DetachStream(int32_t stream_id) {
 }
 
 void Http2Connection::Goaway() {
+  if (closed_ || goaway_sent_ || shutdown_notice_) return;
+  if (!is_server_) {
+    FinalGoaway();
+    return;
+  }
+  shutdown_notice_ = true;
+  nghttp2_submit_shutdown_notice(session_);  // GOAWAY, last stream id 2^31-1
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, kGoawayPing);
+  std::weak_ptr<Http2Connection> weak = shared_from_this();
+  goaway_ping_timer_.Start(kGoawayPingTimeoutMs, [weak] {
+    if (auto c = weak.lock()) c->FinalGoaway();
+  });
+  ScheduleFlush();
+}
+
+void Http2Connection::FinalGoaway() {
   if (closed_ || goaway_sent_) return;
   goaway_sent_ = true;
+  goaway_ping_timer_.Stop();
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
@@ -186,12 +227,11 @@ void Http2Connection::CloseInternal(const std::string& reason) {
   loop_->CancelFlush(this);
   keepalive_timer_.Close();
   keepalive_timeout_.Close();
+  linger_timer_.Close();
+  goaway_ping_timer_.Close();
+  handshake_timer_.Close();
   if (endpoint_) endpoint_->Close();
-  ForgetFound(found_id_);
-  auto streams = std::move(streams_);
-  streams_.clear();
-  for (auto& [id, s] : streams) s->OnClose(NGHTTP2_INTERNAL_ERROR, reason);
-  streams.clear();
+  EndStreams(reason);
   if (on_closed_) {
     auto fn = std::move(on_closed_);
     on_closed_ = nullptr;
@@ -202,29 +242,65 @@ void Http2Connection::CloseInternal(const std::string& reason) {
   stream_factory_ = nullptr;
 }
 
+void Http2Connection::EndStreams(const std::string& reason) {
+  ForgetFound(found_id_);
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, s] : streams) s->OnClose(NGHTTP2_INTERNAL_ERROR, reason);
+}
+
+void Http2Connection::LingeringClose(const std::string& reason) {
+  if (closed_ || lingering_ || linger_started_) return;
+  auto self = shared_from_this();
+  linger_started_ = true;
+  FlushNow();  // the GOAWAY
+  if (closed_) return;
+  lingering_ = true;
+  linger_reason_ = reason;
+  keepalive_timer_.Close();
+  keepalive_timeout_.Close();
+  EndStreams(reason);
+  if (closed_) return;
+  endpoint_->ShutdownWrite();
+  std::weak_ptr<Http2Connection> weak = self;
+  linger_timer_.Start(kLingerMs, [weak] {
+    if (auto c = weak.lock()) c->CloseInternal(c->linger_reason_);
+  });
+}
+
 // ---- I/O -----------------------------------------------------------------------------------
 
 void Http2Connection::OnEndpointRead(const uint8_t* data, size_t len) {
-  if (closed_) return;
+  if (closed_ || lingering_) return;  // lingering: what the peer still sends is discarded
   auto self = shared_from_this();
   ssize_t rv = nghttp2_session_mem_recv(session_, data, len);
   if (rv < 0) {
-    // nghttp2 has queued a GOAWAY for protocol errors; send it, then close.
-    FlushNow();
-    CloseInternal(std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(rv)));
+    // nghttp2 has queued a GOAWAY for protocol errors: send it, then close.
+    LingeringClose(std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(rv)));
     return;
   }
   ScheduleFlush();
 }
 
-void Http2Connection::OnEndpointWritable() { ScheduleFlush(); }
+void Http2Connection::OnEndpointWritable() {
+  UpdateReadPause();
+  ScheduleFlush();
+}
+
+void Http2Connection::UpdateReadPause() {
+  if (closed_ || !endpoint_) return;
+  bool pause = endpoint_->PendingWriteBytes() > kPauseReadAbove;
+  if (pause == read_paused_) return;
+  read_paused_ = pause;
+  endpoint_->SetReadPaused(pause);
+}
 
 void Http2Connection::OnEndpointClosed(const std::string& reason) {
   CloseInternal(reason.empty() ? "Connection closed by peer" : reason);
 }
 
 void Http2Connection::FlushNow() {
-  if (closed_ || in_flush_) return;
+  if (closed_ || in_flush_ || lingering_) return;
   auto self = shared_from_this();
   in_flush_ = true;
   if (endpoint_->PendingWriteBytes() < kMaxPendingWrite) {
@@ -240,9 +316,12 @@ void Http2Connection::FlushNow() {
   }
   in_flush_ = false;
   if (!close_after_flush_.empty()) {
-    CloseInternal(close_after_flush_);
+    std::string reason = std::move(close_after_flush_);
+    close_after_flush_.clear();
+    LingeringClose(reason);
     return;
   }
+  UpdateReadPause();
   MaybeCloseIdle();
 }
 
@@ -250,8 +329,10 @@ void Http2Connection::MaybeCloseIdle() {
   if (closed_) return;
   bool done = nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0;
   if (goaway_sent_ && streams_.empty() && nghttp2_session_want_write(session_) == 0) done = true;
-  if (done && endpoint_->PendingWriteBytes() == 0) {
-    CloseInternal(goaway_sent_ ? "Connection closed after GOAWAY" : "Connection finished");
+  if (done && endpoint_->PendingWriteBytes() == 0 && !linger_started_) {
+    // The peer may still be sending (a connection error nghttp2 answered with GOAWAY, or a
+    // client that has not seen ours yet): half-close and let it close first.
+    LingeringClose(goaway_sent_ ? "Connection closed after GOAWAY" : "Connection finished");
   }
 }
 
@@ -330,6 +411,7 @@ int Http2Connection::OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame
     }
     std::shared_ptr<Stream> s = c->stream_factory_(frame->hd.stream_id);
     if (!s) {
+      ++c->streams_refused_;
       nghttp2_submit_rst_stream(c->session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                 NGHTTP2_REFUSED_STREAM);
       return 0;
@@ -378,6 +460,7 @@ int Http2Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, v
     case NGHTTP2_SETTINGS:
       if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !c->ready_) {
         c->ready_ = true;
+        c->handshake_timer_.Stop();
         if (c->on_ready_) {
           auto fn = std::move(c->on_ready_);
           c->on_ready_ = nullptr;
@@ -387,6 +470,12 @@ int Http2Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, v
       break;
     case NGHTTP2_PING:
       if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+        if (c->shutdown_notice_ &&
+            std::memcmp(frame->ping.opaque_data, kGoawayPing, sizeof kGoawayPing) == 0) {
+          // The client has seen the first GOAWAY: what it sent before is here.
+          c->FinalGoaway();
+          break;
+        }
         c->ping_outstanding_ = false;
         c->keepalive_timeout_.Stop();
       } else if (c->is_server_) {
@@ -396,9 +485,12 @@ int Http2Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, v
     case NGHTTP2_GOAWAY:
       c->goaway_received_ = true;
       if (c->on_goaway_) {
+        // A second GOAWAY (the final one of a two-phase shutdown) only narrows the last id.
         auto fn = std::move(c->on_goaway_);
         c->on_goaway_ = nullptr;
-        fn();
+        fn(frame->goaway.error_code,
+           std::string(reinterpret_cast<const char*>(frame->goaway.opaque_data),
+                       frame->goaway.opaque_data_len));
       }
       break;
     default:

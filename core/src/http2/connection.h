@@ -58,7 +58,9 @@ struct Http2Settings {
   uint32_t initial_window_size = 4u << 20;      // per stream
   uint32_t connection_window_size = 16u << 20;  // whole connection
   uint32_t max_frame_size = 1u << 20;
-  uint32_t max_concurrent_streams = 0xffffffffu;
+  // Server: SETTINGS_MAX_CONCURRENT_STREAMS. 100, as RFC 9113 recommends at least and as
+  // grpc-dotnet (Kestrel) and nginx default to: gRPC clients queue calls beyond it.
+  uint32_t max_concurrent_streams = 100;
   uint32_t max_header_list_size = 16384;
   // Keepalive: 0 disables pings.
   int64_t keepalive_time_ms = 0;
@@ -67,6 +69,13 @@ struct Http2Settings {
   // Server enforcement of client pings.
   int64_t min_recv_ping_interval_ms = 300000;
   int max_ping_strikes = 2;
+  // The peer's first SETTINGS frame (after TLS, if any) must arrive within this many ms, or
+  // the connection is closed (0: wait forever). gRPC's bounds: a client's connect timeout
+  // (grpc.min_reconnect_backoff_ms, 20 s) and a server's handshake timeout
+  // (grpc.server_handshake_timeout_ms, 120 s). Without it a client whose path stalled after
+  // the TCP connect stayed CONNECTING for good (its calls without a deadline hung), and a server
+  // kept every connection that never sent a preface (slowloris).
+  int64_t handshake_timeout_ms = 0;
 };
 
 class Http2Connection : public Endpoint::Handler,
@@ -86,7 +95,10 @@ class Http2Connection : public Endpoint::Handler,
   // Called once when the connection is closed (after every stream got OnClose).
   void set_on_closed(std::function<void(const std::string&)> f) { on_closed_ = std::move(f); }
   // Client role: GOAWAY received (no new streams on this connection).
-  void set_on_goaway(std::function<void()> f) { on_goaway_ = std::move(f); }
+  // error_code and debug are the GOAWAY's (ENHANCE_YOUR_CALM "too_many_pings": back off).
+  void set_on_goaway(std::function<void(uint32_t error_code, const std::string& debug)> f) {
+    on_goaway_ = std::move(f);
+  }
 
   void Start();
 
@@ -110,13 +122,18 @@ class Http2Connection : public Endpoint::Handler,
   }
   void ResumeData(int32_t stream_id);
   void SubmitRstStream(int32_t stream_id, uint32_t error_code);
+  // Streams refused because the stream factory returned null (the memory quota is full).
+  uint64_t streams_refused() const { return streams_refused_; }
   // Returns flow-control credit for len received bytes of the stream.
   void Consume(int32_t stream_id, size_t len);
   // Forgets the stream early (it already reported its final state).
   void DetachStream(int32_t stream_id);
 
-  // Server graceful shutdown: GOAWAY now; the connection closes itself once its streams are
-  // done. Loop thread.
+  // Server graceful shutdown, in two phases (RFC 9113 6.8, gRPC's PROTOCOL-HTTP2.md): a GOAWAY
+  // with the last stream id 2^31-1 and a PING now; the final GOAWAY, with the last stream id
+  // processed, once the PING is answered (or after kGoawayPingTimeoutMs). A request the client
+  // sent before it saw the first GOAWAY is still served, so a request racing a shutdown is
+  // never refused. The connection closes itself once its streams are done. Loop thread.
   void Goaway();
   // Closes immediately; every stream gets OnClose with reason.
   void Close(const std::string& reason);
@@ -172,10 +189,20 @@ class Http2Connection : public Endpoint::Handler,
     }
   }
   void MaybeCloseIdle();
+  // Stops reading the socket while the peer does not take what we write (and resumes once it
+  // does), so a peer that sends without reading cannot make us queue answers without bound.
+  void UpdateReadPause();
   void StartKeepalive();
   void OnKeepaliveTimer();
   void OnPingReceived();
   void CloseInternal(const std::string& reason);
+  // After a connection error: every stream ends now with reason, the GOAWAY nghttp2 queued is
+  // written, the write side is shut down, and the socket is closed once the peer closes its
+  // side or after kLingerMs, whichever is first. Reads meanwhile are discarded. Closing at once
+  // would make the kernel answer the peer's unread bytes with a reset, which may reach the peer
+  // before the GOAWAY and lose its error code.
+  void LingeringClose(const std::string& reason);
+  void EndStreams(const std::string& reason);
 
   EventLoop* loop_;
   std::unique_ptr<Endpoint> endpoint_;
@@ -192,17 +219,27 @@ class Http2Connection : public Endpoint::Handler,
   StreamFactory stream_factory_;
   std::function<void()> on_ready_;
   std::function<void(const std::string&)> on_closed_;
-  std::function<void()> on_goaway_;
+  std::function<void(uint32_t, const std::string&)> on_goaway_;
   std::unique_ptr<WriteBatch> batch_;  // being filled during FlushNow
   bool closed_ = false;
   bool ready_ = false;
-  bool goaway_sent_ = false;
+  bool goaway_sent_ = false;      // the final GOAWAY: no new streams
+  bool shutdown_notice_ = false;  // the first of the two (Goaway)
+  void FinalGoaway();
   bool goaway_received_ = false;
   bool in_flush_ = false;
+  bool read_paused_ = false;
+  bool lingering_ = false;
+  bool linger_started_ = false;
+  std::string linger_reason_;
+  uint64_t streams_refused_ = 0;
   std::string close_after_flush_;  // close once the queued frames (a GOAWAY) are written
   // Keepalive
   Timer keepalive_timer_;
   Timer keepalive_timeout_;
+  Timer linger_timer_;       // LingeringClose
+  Timer goaway_ping_timer_;  // Goaway: the final GOAWAY if the PING is not answered
+  Timer handshake_timer_;    // Http2Settings::handshake_timeout_ms
   bool ping_outstanding_ = false;
   // Ping abuse enforcement (server)
   std::chrono::steady_clock::time_point last_ping_recv_{};

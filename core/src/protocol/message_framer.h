@@ -45,6 +45,16 @@ class MessageDeframer {
   bool InMiddleOfMessage() const { return prefix_have_ > 0 || in_body_; }
   // Bytes of the current partial prefix or body held so far.
   size_t buffered_bytes() const { return in_body_ ? body_have_ : prefix_have_; }
+  // Forgets the partial message (the stream failed); returns its buffer so that the caller
+  // chooses where it is freed.
+  Slice DropPartial() {
+    Slice body = std::move(body_);
+    body_ = Slice();
+    body_data_ = nullptr;
+    in_body_ = false;
+    body_len_ = body_have_ = prefix_have_ = 0;
+    return body;
+  }
 
  private:
   size_t max_message_size_;

@@ -11,9 +11,13 @@
 #include <condition_variable>
 #include <cstdlib>
 
+#include "polyrpc++/runtime.hpp"
+
 namespace polyrpc {
 
 namespace {
+// Set on the I/O threads of every loop (for Runtime::OnIoThread).
+thread_local bool t_io_thread = false;
 sigset_t PipeSet() {
   sigset_t set;
   sigemptyset(&set);
@@ -61,6 +65,7 @@ void EventLoop::ThreadMain() {
   // drive a loop) protects the application without touching its signal handlers.
   const sigset_t pipe_set = PipeSet();
   pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  t_io_thread = true;
   char name[16];
   snprintf(name, sizeof name, "polyrpc-io-%d", index_);
   pthread_setname_np(pthread_self(), name);
@@ -96,8 +101,14 @@ void EventLoop::ThreadMain() {
     io_wake_at_ = timeout < 0 ? -1 : static_cast<int64_t>(uv_now(&loop_)) + timeout;
     if (callers_waiting_ > 0) drive_cv_.notify_all();
   }
-  // Stopping: every handle is closing; run until their close callbacks are done.
+  // Stopping: close every handle still open, and run until their close callbacks are done.
   current_ = this;
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
   current_ = nullptr;
   // Callers that wait for this thread's turn get "no" (TryBeginDrive checks stopping_).
@@ -283,41 +294,91 @@ char* EventLoop::read_buffer() {
 }
 
 EventLoop::~EventLoop() {
-  Post([this] {
-    stopping_.store(true, std::memory_order_release);
-    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
-    // Close whatever is still open so that uv_run returns.
-    uv_walk(
-        &loop_,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
-  });
-  if (thread_.joinable()) thread_.join();
-  uv_loop_close(&loop_);
+  if (Stop()) uv_loop_close(&loop_);
 }
 
-void EventLoop::Post(Task fn) {
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    wake = posted_.empty();
-    posted_.push_back(std::move(fn));
-  }
-  if (wake) {
+namespace {
+// Tasks posted to a stopped loop: never run and never destroyed (their captures may hold
+// objects of that loop, whose destructors would post again or touch closed handles). Kept
+// reachable, so that leak checkers see them as held, not lost.
+std::mutex g_leak_mu;
+void LeakTasks(std::vector<EventLoop::Task> tasks) {
+  if (tasks.empty()) return;
+  static auto* leaked = new std::vector<EventLoop::Task>();  // reachable until exit, on purpose
+  std::lock_guard<std::mutex> lock(g_leak_mu);
+  for (auto& t : tasks) leaked->push_back(std::move(t));
+}
+void LeakWork(EventLoop::Work* w) {
+  static auto* leaked = new std::vector<EventLoop::Work*>();  // reachable until exit, on purpose
+  std::lock_guard<std::mutex> lock(g_leak_mu);
+  leaked->push_back(w);
+}
+// work_head_ of a stopped loop: nothing is pushed any more.
+EventLoop::Work* const kClosedList = reinterpret_cast<EventLoop::Work*>(uintptr_t{1});
+}  // namespace
+
+bool EventLoop::Stop() {
+  if (std::this_thread::get_id() == thread_.get_id()) return false;
+  std::call_once(stop_once_, [this] {
+    Post([this] {
+      std::vector<Task> dropped;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        closing_.store(true, std::memory_order_release);
+        for (auto& t : lazy_) dropped.push_back(std::move(t));
+        lazy_.clear();
+      }
+      LeakTasks(std::move(dropped));
+      // Work posted after this task began never runs; nothing can be pushed from now on.
+      Work* rest = work_head_.exchange(kClosedList, std::memory_order_acq_rel);
+      if (rest != nullptr && rest != kClosedList) LeakWork(rest);  // the list stays linked
+      // The handles are closed by the I/O thread once its loop ends (ThreadMain), not here:
+      // tasks after this one in the same batch, or a caller still driving, may yet touch them.
+      stopping_.store(true, std::memory_order_release);
+      // If a driving caller ran this, the I/O thread may sleep in poll(2): wake it so that it
+      // sees stopping_ (the async handle is still open; it closes in ThreadMain).
+      uv_async_send(&async_);
+      Unpark();
+    });
+    if (thread_.joinable()) thread_.join();
+    stopped_ok_ = true;
+  });
+  return stopped_ok_;
+}
+
+bool EventLoop::PushWork(Work* w) {
+  Work* old = work_head_.load(std::memory_order_relaxed);
+  do {
+    if (old == kClosedList) return false;
+    w->next_work_ = old;
+  } while (!work_head_.compare_exchange_weak(old, w, std::memory_order_release,
+                                             std::memory_order_relaxed));
+  if (old == nullptr && !closing_.load(std::memory_order_acquire)) {
+    // The list was empty: the loop may be asleep. (uv_async_send is a no-op while a wake-up is
+    // already pending.)
     uv_async_send(&async_);
     // A parked I/O thread does not see the async handle (see Park); a driving caller does.
     if (io_parked_.load(std::memory_order_acquire)) Unpark();
   }
+  return true;
+}
+
+bool EventLoop::PostWork(Work* w) { return PushWork(w); }
+
+void EventLoop::PostNode(Work* w) {
+  if (!PushWork(w)) LeakWork(w);
 }
 
 void EventLoop::PostLazy(Task fn) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (closing_.load(std::memory_order_relaxed)) {
+      std::vector<Task> one;
+      one.push_back(std::move(fn));
+      LeakTasks(std::move(one));
+      return;
+    }
     lazy_.push_back(std::move(fn));
     lazy_pending_.store(true, std::memory_order_release);
     wake = lazy_.size() > kMaxLazy;
@@ -328,22 +389,51 @@ void EventLoop::PostLazy(Task fn) {
 void EventLoop::OnAsync(uv_async_t* h) { static_cast<EventLoop*>(h->data)->RunPosted(); }
 
 void EventLoop::RunPosted() {
-  std::vector<Task>& tasks = running_posted_;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (lazy_pending_.load(std::memory_order_relaxed)) {
-      // Lazy tasks were posted before the current ones (or do not care about order).
-      lazy_.insert(lazy_.end(), std::make_move_iterator(posted_.begin()),
-                   std::make_move_iterator(posted_.end()));
-      posted_.clear();
-      posted_.swap(lazy_);
+  if (lazy_pending_.load(std::memory_order_acquire)) {
+    // Lazy tasks were posted before the current ones (or do not care about order).
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_lazy_.swap(lazy_);
       lazy_pending_.store(false, std::memory_order_relaxed);
     }
-    tasks.swap(posted_);
+    for (auto& t : running_lazy_) t();
+    running_lazy_.clear();
   }
-  for (auto& t : tasks) t();
-  tasks.clear();
+  Work* list = work_head_.load(std::memory_order_relaxed);
+  while (list != nullptr && list != kClosedList &&
+         !work_head_.compare_exchange_weak(list, nullptr, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+  }
+  if (list != nullptr && list != kClosedList) {
+    // Newest first: reverse into push order.
+    Work* ordered = nullptr;
+    while (list != nullptr) {
+      Work* next = list->next_work_;
+      list->next_work_ = ordered;
+      ordered = list;
+      list = next;
+    }
+    while (ordered != nullptr) {
+      // Read before running: the node may be freed, or pushed again, by its own RunWork.
+      Work* next = ordered->next_work_;
+      ordered->RunWork();
+      ordered = next;
+    }
+  }
   FlushAll();
+}
+
+void EventLoop::SubmitToPool(ThreadPool* pool, ThreadPool::Task* task) {
+  if (outbox_.pool != pool) {
+    if (!outbox_.tasks.empty()) outbox_.pool->Submit(&outbox_.tasks);
+    outbox_.pool = pool;
+  }
+  outbox_.tasks.push_back(task);
+  ScheduleFlush(&outbox_);
+}
+
+void EventLoop::PoolOutbox::FlushNow() {
+  if (pool != nullptr && !tasks.empty()) pool->Submit(&tasks);
 }
 
 void EventLoop::OnPrepare(uv_prepare_t* h) {
@@ -420,6 +510,22 @@ std::shared_ptr<Runtime>* g_runtime = nullptr;  // leaked on purpose: outlives s
 pid_t g_runtime_pid = 0;
 }  // namespace
 
+bool Runtime::OnIoThread() { return t_io_thread; }
+
+bool Runtime::Shutdown() {
+  if (t_io_thread) return false;
+  std::shared_ptr<Runtime> rt;
+  {
+    std::lock_guard<std::mutex> lock(g_runtime_mu);
+    if (g_runtime == nullptr || g_runtime_pid != getpid()) return true;  // none (or a parent's)
+    rt = std::move(*g_runtime);
+    delete g_runtime;
+    g_runtime = nullptr;
+  }
+  for (auto& l : rt->loops_) l->Stop();
+  return true;
+}
+
 std::shared_ptr<Runtime> Runtime::Get() {
   std::lock_guard<std::mutex> lock(g_runtime_mu);
   pid_t pid = getpid();
@@ -439,5 +545,8 @@ std::shared_ptr<Runtime> Runtime::Get() {
   }
   return *g_runtime;
 }
+
+bool ShutdownRuntime() { return Runtime::Shutdown(); }
+bool OnIoThread() { return Runtime::OnIoThread(); }
 
 }  // namespace polyrpc

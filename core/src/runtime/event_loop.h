@@ -26,7 +26,10 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
+
+#include "polyrpc++/thread_pool.hpp"
 
 namespace polyrpc {
 
@@ -34,13 +37,45 @@ class EventLoop {
  public:
   using Task = std::function<void()>;
 
+  // Work for the loop thread that another thread hands over without a lock: a node embedded in
+  // the object it belongs to (a server call's operations from a handler thread: no allocation
+  // either), or one Post() allocates around a function. Nodes go onto a lock-free list that the
+  // loop takes whole at its next turn, in the order they were pushed. A node is on the list at
+  // most once at a time; it may be pushed again once its RunWork has begun.
+  class Work {
+   public:
+    virtual void RunWork() = 0;
+
+   protected:
+    ~Work() = default;
+
+   private:
+    friend class EventLoop;
+    Work* next_work_ = nullptr;
+  };
+
   explicit EventLoop(int index);
+  // Stops the loop (see Stop) and frees it.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Runs fn on the loop thread. Thread-safe. Tasks posted from one thread run in order.
-  void Post(Task fn);
+  // Closes every handle still open on the loop and ends its I/O thread; blocks until it has
+  // exited. Idempotent; never from the loop's own I/O thread (returns false there). After it,
+  // Post and PostLazy drop their tasks (leaked on purpose: what they hold may belong to objects
+  // whose loop is gone, whose destructors must not run) and nothing drives the loop again.
+  bool Stop();
+  bool stopped() const { return closing_.load(std::memory_order_acquire); }
+
+  // Runs fn on the loop thread. Thread-safe. Tasks posted from one thread run in order (with
+  // PostWork's nodes too). One allocation (the node holds fn), no lock; the loop is woken only
+  // when its list was empty.
+  template <typename F>
+  void Post(F&& fn) {
+    PostNode(new FnWork<std::decay_t<F>>(std::forward<F>(fn)));
+  }
+  // Pushes w (see Work). Thread-safe. False once the loop is stopped: w will never run.
+  bool PostWork(Work* w);
   // Post for work that is not urgent (freeing what is over): runs at the loop's next turn,
   // whenever something else wakes it, without waking it (a wake-up is a futex or eventfd
   // write, and maybe an idle CPU roused). At most kMaxLazy wait; one more wakes the loop.
@@ -52,7 +87,7 @@ class EventLoop {
     if (InLoopThread()) {
       fn();
     } else {
-      Post(Task(std::forward<F>(fn)));
+      Post(std::forward<F>(fn));
     }
   }
   // True on the thread driving this loop right now (its I/O thread, or a caller in a drive).
@@ -81,7 +116,9 @@ class EventLoop {
   void EndPlainWait();
   void DriveOnce();
   void EndDrive();
-  void Wake() { uv_async_send(&async_); }
+  void Wake() {
+    if (!closing_.load(std::memory_order_acquire)) uv_async_send(&async_);
+  }
 
   // A 64 KiB buffer for socket reads, shared by all endpoints of the loop: reads are consumed
   // synchronously (the HTTP/2 layer or OpenSSL copies what it keeps). Loop thread only.
@@ -99,6 +136,11 @@ class EventLoop {
   uv_loop_t* uv() { return &loop_; }
   static EventLoop* FromUv(uv_loop_t* l) { return static_cast<EventLoop*>(l->data); }
   int index() const { return index_; }
+
+  // Loop thread: queues task on pool at the end of this loop turn, in one batch with every task
+  // submitted to the same pool during the turn (one lock acquisition and at most one thread
+  // wake-up for the batch; ThreadPool::Submit).
+  void SubmitToPool(ThreadPool* pool, ThreadPool::Task* task);
 
   // Something that wants to write once per loop turn (a connection with frames to send)
   // registers here; the loop calls Flush() on it before blocking for I/O again. This is what
@@ -124,6 +166,25 @@ class EventLoop {
   static void OnPrepare(uv_prepare_t* h);
   static void OnCheck(uv_check_t* h);
   void RunPosted();
+  template <typename F>
+  struct FnWork final : Work {
+    template <typename G>
+    explicit FnWork(G&& g) : fn(std::forward<G>(g)) {}
+    void RunWork() override {
+      fn();
+      delete this;
+    }
+    F fn;
+  };
+  void PostNode(Work* w);
+  bool PushWork(Work* w);
+  // The tasks of SubmitToPool waiting for the end of the turn.
+  struct PoolOutbox final : Flushable {
+    void FlushNow() override;
+    ThreadPool* pool = nullptr;
+    ThreadPool::TaskList tasks;
+  };
+  PoolOutbox outbox_;
   // Runs deferred completions and flushes; true if a completion or deferred task ran.
   bool FlushAll();
 
@@ -133,14 +194,16 @@ class EventLoop {
   uv_prepare_t prepare_;
   uv_check_t check_;
   std::mutex mu_;
-  std::vector<Task> posted_;
+  // The posted work, newest first (a Treiber stack that RunPosted takes whole and reverses);
+  // kClosedList once the loop is stopped.
+  std::atomic<Work*> work_head_{nullptr};
   std::vector<Task> lazy_;  // guarded by mu_
   std::atomic<bool> lazy_pending_{false};
   static constexpr size_t kMaxLazy = 256;
   // Loop-thread buffers swapped with the queues above and below, so that the queues keep their
   // capacity from turn to turn (regrowing them each turn meant 1-4 KiB allocations, which make
   // glibc consolidate its fast bins: a few percent of a busy server's CPU).
-  std::vector<Task> running_posted_;
+  std::vector<Task> running_lazy_;
   std::vector<Flushable*> flush_list_;
   std::vector<Flushable*> running_flush_list_;
   std::vector<Task> deferred_;
@@ -153,6 +216,10 @@ class EventLoop {
   std::vector<DeferredCompletion> deferred_completions_;
   std::vector<DeferredCompletion> running_completions_;
   std::atomic<bool> stopping_{false};
+  // Set (under mu_) by the task that stops the loop: posts are dropped from then on.
+  std::atomic<bool> closing_{false};
+  std::once_flag stop_once_;
+  bool stopped_ok_ = false;
   // Who drives the loop (see the top of this file). The fields below are guarded by drive_mu_.
   enum class Driver { kNone, kIoThread, kCaller };
   std::mutex drive_mu_;
@@ -208,6 +275,13 @@ class Runtime {
   ~Runtime();
   // The process-wide runtime; thread count from POLYRPC_IO_THREADS or the number of cores.
   static std::shared_ptr<Runtime> Get();
+  // Stops the process-wide runtime: every loop's thread exits (EventLoop::Stop) and the next
+  // Get() starts a new runtime. Objects still using the old one are dead: their work is dropped,
+  // so the caller ends them first (the C ABI closes its channels and servers). Returns false,
+  // doing nothing, when called on one of the runtime's own threads. Thread-safe.
+  static bool Shutdown();
+  // True on an I/O thread of any loop of this process (a completion callback runs there).
+  static bool OnIoThread();
   // Picks a loop for a new connection (round robin).
   EventLoop* NextLoop();
   size_t size() const { return loops_.size(); }

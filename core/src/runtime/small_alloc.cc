@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "polyrpc++/slice.hpp"
@@ -56,11 +57,31 @@ static_assert(sizeof(FreeBlock) == sizeof(Header));
 struct ThreadCache {
   FreeBlock* head[kClasses];
   uint32_t count[kClasses];
-  size_t bytes;
+  // Written by its own thread only; atomic (relaxed loads and stores, plain moves) so that
+  // SmallAllocAllThreadsCachedBytes may read it from another.
+  std::atomic<size_t> bytes;
   bool registered;
   bool dead;
+  ThreadCache* prev;  // the registry of live caches (registry_mu)
+  ThreadCache* next;
 };
 thread_local ThreadCache tc;
+
+// The caches of live threads that have cached a block: a list under a mutex taken when a thread
+// caches its first block and when it exits, never on the allocation path. Never destroyed
+// (threads may exit during static destruction).
+std::mutex& RegistryMu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+ThreadCache* registry_head = nullptr;
+
+void AddBytes(ThreadCache& c, size_t n) {
+  c.bytes.store(c.bytes.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+void SubBytes(ThreadCache& c, size_t n) {
+  c.bytes.store(c.bytes.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+}
 
 void Drain() {
   for (uint32_t c = 0; c < kClasses; ++c) {
@@ -70,7 +91,7 @@ void Drain() {
     }
     tc.count[c] = 0;
   }
-  tc.bytes = 0;
+  tc.bytes.store(0, std::memory_order_relaxed);
 }
 
 std::atomic<size_t> drained{0};
@@ -82,6 +103,11 @@ struct Reaper {
     Drain();
     tc.dead = true;
     drained.fetch_add(n, std::memory_order_relaxed);
+    if (tc.registered) {
+      std::lock_guard<std::mutex> lock(RegistryMu());
+      if (tc.prev != nullptr) tc.prev->next = tc.next; else registry_head = tc.next;
+      if (tc.next != nullptr) tc.next->prev = tc.prev;
+    }
   }
   void Touch() {}
 };
@@ -110,7 +136,7 @@ void* SmallAlloc(size_t n) {
     if (b != nullptr) {
       c.head[cls] = b->next;
       --c.count[cls];
-      c.bytes -= ClassBytes(cls);
+      SubBytes(c, ClassBytes(cls));
       h = reinterpret_cast<Header*>(b);
       h->cls = cls;
       h->size = ClassBytes(cls) - sizeof(Header);  // the list's link overwrote it
@@ -135,17 +161,22 @@ void SmallFree(void* p) noexcept {
     // corrupt the lists (glibc aborts on a double free too).
     if (cls >= kClasses) std::abort();
     ThreadCache& c = tc;
-    if (!c.dead && c.count[cls] < kMaxBlocks && c.bytes + ClassBytes(cls) <= kMaxBytes) {
+    if (!c.dead && c.count[cls] < kMaxBlocks &&
+        c.bytes.load(std::memory_order_relaxed) + ClassBytes(cls) <= kMaxBytes) {
       if (!c.registered) {
         c.registered = true;
         reaper.Touch();  // registers the thread-exit drain
+        std::lock_guard<std::mutex> lock(RegistryMu());
+        c.next = registry_head;
+        if (registry_head != nullptr) registry_head->prev = &c;
+        registry_head = &c;
       }
       auto* b = reinterpret_cast<FreeBlock*>(h);
       b->cls = cls | kCached;
       b->next = c.head[cls];
       c.head[cls] = b;
       ++c.count[cls];
-      c.bytes += ClassBytes(cls);
+      AddBytes(c, ClassBytes(cls));
       return;
     }
   }
@@ -173,7 +204,16 @@ size_t SmallAllocCachedBlocks() {
   return n;
 }
 
-size_t SmallAllocCachedBytes() { return tc.bytes; }
+size_t SmallAllocCachedBytes() { return tc.bytes.load(std::memory_order_relaxed); }
+
+size_t SmallAllocAllThreadsCachedBytes() {
+  std::lock_guard<std::mutex> lock(RegistryMu());
+  size_t n = 0;
+  for (ThreadCache* c = registry_head; c != nullptr; c = c->next) {
+    n += c->bytes.load(std::memory_order_relaxed);
+  }
+  return n;
+}
 
 size_t SmallAllocDrainedBlocks() { return drained.load(std::memory_order_relaxed); }
 

@@ -46,6 +46,9 @@ void* SmallRealloc(void* p, size_t n);
 size_t SmallAllocCachedBlocks();
 size_t SmallAllocCachedBytes();
 size_t SmallAllocDrainedBlocks();
+// Bytes cached by every live thread's lists (a snapshot: each thread changes its own as it
+// goes). Memory that is free for reuse, not in use: what a leak check subtracts.
+size_t SmallAllocAllThreadsCachedBytes();
 
 constexpr size_t kSmallAllocMaxSmall = 1024;
 

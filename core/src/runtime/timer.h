@@ -26,6 +26,10 @@ class Timer {
       h_->timer.data = h_;
     }
     h_->fn = std::move(fn);
+    // libuv counts from the loop's cached time, which is as old as the loop's last turn: a
+    // caller that drives the loop (or posts to it) after a long idle spell would otherwise
+    // arm a timer that is due already (a 5 s deadline expiring at once after 25 s idle).
+    uv_update_time(loop_->uv());
     uv_timer_start(&h_->timer, &Timer::OnFire, ms, 0);
   }
   void StartAt(std::chrono::steady_clock::time_point when, std::function<void()> fn) {

@@ -1,6 +1,6 @@
 // ServerImpl and ServerCallImpl: the server side. Listeners accept on one loop and hand each
 // connection to a loop of the runtime (round robin); a connection and all its calls stay there,
-// and handlers run inline on that loop thread.
+// and handlers run inline on that loop thread, or on the method's executor (MethodOptions).
 #pragma once
 
 #include <atomic>
@@ -11,20 +11,27 @@
 #include <unordered_map>
 
 #include "call/call_base.h"
-#include "runtime/object_pool.h"
 #include "polyrpc++/server.hpp"
+#include "polyrpc++/thread_pool.hpp"
+#include "runtime/object_pool.h"
 #include "transport/listener.h"
 #include "transport/tls_context.h"
+#include "web/grpc_web.h"
 
 namespace polyrpc {
 
 class ServerImpl;
+namespace web {
+class Http1Hub;  // web/http1_server.h
+}
 
 class ServerCallImpl final : public ServerCall, public CallBase {
  public:
   POLYRPC_POOLED_CLASS(ServerCallImpl)
 
-  ServerCallImpl(ServerImpl* server, std::shared_ptr<Http2Connection> conn);
+  // quota: the connection's; stream_charge: what the call's existence was charged to it.
+  ServerCallImpl(ServerImpl* server, std::shared_ptr<Http2Connection> conn,
+                 std::shared_ptr<MemoryQuota> quota, MemoryReservation stream_charge);
   ~ServerCallImpl() override;
 
   const std::string& method() const override { return method_ ? *method_ : NoString(); }
@@ -53,12 +60,65 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   void OnHeader(std::string_view name, std::string_view value) override;
   void OnHeadersEnd(bool end_stream) override;
   void OnRemoteEndStream() override;
+  void OnData(const uint8_t* data, size_t len) override;
   void OnClose(uint32_t h2_error, const std::string& connection_error) override;
   void OnRecvError(StatusCode code, const std::string& message) override;
   bool OnOutputDrained(uint32_t* data_flags) override;
   void OnLocalEndStreamSent() override;
 
   void HandleRequestHeaders(bool end_stream);
+  // Runs the handler (inline or on the executor), once the request is in if the method waits
+  // for it.
+  void Dispatch();
+  // The handler's handle: dropping the last copy cancels the call unless its status is on its
+  // way.
+  static std::shared_ptr<ServerCall> MakeHandle(std::shared_ptr<ServerCallImpl> impl);
+  void DoSendInitialMetadata(Metadata md, Completion done);
+  void DoSendMessage(Slice prefix, Slice payload, Completion done);
+
+  // The hand-off to the method's executor: this call, queued on the pool with the other calls
+  // of the loop turn (no allocation), keeping the call alive through dispatch_keep_.
+  struct DispatchTask final : ThreadPool::Task {
+    ServerCallImpl* call = nullptr;
+    void Run() override;
+    void Rejected() override;
+  };
+  DispatchTask dispatch_task_;
+  std::shared_ptr<ServerCallImpl> dispatch_keep_;
+  const Handler* dispatch_handler_ = nullptr;
+  const MethodOptions* method_options_ = nullptr;  // null: the generic or no handler
+  bool awaiting_request_ = false;  // dispatch once the first message (or the end) is in
+
+  // The way back: the operations a handler thread starts most (initial metadata, a message, the
+  // status) are left in slots of the call and the call's own node is pushed onto the loop's
+  // lock-free list (EventLoop::Work): no allocation, no lock, one push for all three. Used only
+  // while no operation of this call is posted (posted_ops_ == 0), which keeps the order of
+  // operations. A slot is claimed with its busy flag and released by the loop once taken; the
+  // loop runs the slots in the order metadata, message, status, so a slot is claimed only while
+  // no later one is pending (a message after a pending status is posted, and fails as it should).
+  struct CrossOps final : EventLoop::Work {
+    ServerCallImpl* call = nullptr;
+    void RunWork() override;
+  };
+  enum : uint32_t { kXInitialMetadata = 1, kXSend = 2, kXStatus = 4 };
+  bool ClaimCrossSlot(std::atomic<bool>& busy, uint32_t bit);
+  void ScheduleCross(uint32_t bit);
+  CrossOps xwork_;
+  std::atomic<uint32_t> xbits_{0};
+  std::shared_ptr<ServerCallImpl> xkeep_;  // keeps the call alive while xwork_ is pushed
+  std::atomic<bool> x_md_busy_{false};
+  std::atomic<bool> x_send_busy_{false};
+  std::atomic<bool> x_status_busy_{false};
+  Metadata x_md_;
+  Completion x_md_done_;
+  Slice x_prefix_;
+  Slice x_payload_;
+  Completion x_send_done_;
+  Status x_status_;
+  Metadata x_trailers_;
+  Completion x_status_done_;
+  // Set by SendStatus on the calling thread: the handle's release need not cancel.
+  std::atomic<bool> status_started_{false};
   // What the request headers said, parsed as they arrived.
   struct RequestFields {
     bool post = false;
@@ -73,6 +133,8 @@ class ServerCallImpl final : public ServerCall, public CallBase {
     bool bad_binary = false;
   };
   RequestFields fields_;
+  web::CallState web_;  // gRPC-Web requests (web/grpc_web.h); mode kNone for gRPC
+  void RespondPreflight();  // CORS preflight (OPTIONS with an Origin), answered 204
   // Answers without running a handler: an HTTP error or a trailers-only gRPC status.
   void RejectHttp(int http_status, StatusCode code, const std::string& message);
   void SendHeadersIfNeeded();
@@ -119,6 +181,7 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   bool done_ = false;
   std::vector<std::function<void(bool)>> on_done_;
   std::unique_ptr<Timer> deadline_timer_;
+  MemoryReservation stream_charge_;
 };
 
 class ServerImpl final : public Server {
@@ -129,20 +192,33 @@ class ServerImpl final : public Server {
   int AddListener(const std::string& address, std::shared_ptr<ServerCredentials> creds,
                   std::string* error) override;
   void RegisterMethod(const std::string& path, Handler handler) override;
+  void RegisterMethod(const std::string& path, Handler handler,
+                      const MethodOptions& options) override;
   void SetGenericHandler(Handler handler) override;
   bool Start(std::string* error) override;
   void Shutdown(Deadline deadline) override;
   void Wait() override;
+  ServerStats GetStats() const override;
+  std::vector<std::string> RegisteredMethods() const override;
+  void OnShutdown(std::function<void()> fn) override { on_shutdown_.push_back(std::move(fn)); }
 
   // Loop threads. The registered method for path, or null.
   struct Method {
     std::shared_ptr<const std::string> path;
     Handler handler;
+    MethodOptions options;
   };
   const Method* FindMethod(std::string_view path) const;
   const Handler* generic_handler() const { return generic_ ? &generic_ : nullptr; }
   size_t max_recv() const { return max_recv_; }
+  // Testing hook (reliability/h2spec): any method and content-type reaches the handler, so
+  // that h2spec's "GET /" gets an answer with a body instead of gRPC's 405.
+  bool testing_accept_any_request() const { return testing_accept_any_request_; }
   int64_t max_send() const { return max_send_; }
+  // Serves one connection over ep (connected; TLS, if any, inside it) on loop. Loop thread.
+  // The second half of accepting a socket, and how fuzz/server_http2 feeds a server without
+  // one (an in-memory endpoint).
+  void ServeEndpoint(EventLoop* loop, std::unique_ptr<Endpoint> ep);
 
  private:
   void OnAccept(int fd, std::string peer, std::shared_ptr<TlsContext> tls);
@@ -151,6 +227,11 @@ class ServerImpl final : public Server {
   Options options_;
   std::shared_ptr<Runtime> runtime_;
   Http2Settings settings_;
+  // Every connection's quota has this one as its parent.
+  std::shared_ptr<MemoryQuota> quota_;
+  int64_t connection_memory_limit_;
+  bool testing_accept_any_request_ = false;
+  std::atomic<uint64_t> streams_refused_{0};
   size_t max_recv_;
   int64_t max_send_;
   struct PathHash {
@@ -160,13 +241,16 @@ class ServerImpl final : public Server {
   std::unordered_map<std::string, Method, PathHash, std::equal_to<>> methods_;
   Handler generic_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::function<void()>> on_shutdown_;
   std::atomic<bool> started_{false};
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<Http2Connection*, std::shared_ptr<Http2Connection>> conns_;
   bool shutting_down_ = false;
   bool shutdown_done_ = false;
+  // Accepted connections go through it: HTTP/2 to ServeEndpoint, HTTP/1.1 (gRPC-Web) bridged.
+  std::shared_ptr<web::Http1Hub> web_hub_;
 };
 
 }  // namespace polyrpc

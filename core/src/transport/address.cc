@@ -118,8 +118,15 @@ bool ParseTarget(std::string_view target, ParsedTarget* out, std::string* error)
     return true;
   }
   if (StartsWith(target, "unix-abstract:")) {
-    *error = "unix-abstract targets are not supported";
-    return false;
+    std::string_view name = target.substr(14);
+    if (name.size() + 1 > sizeof(sockaddr_un{}.sun_path)) {
+      *error = "unix-abstract name too long";
+      return false;
+    }
+    out->kind = ParsedTarget::kUnixAbstract;
+    out->path = std::string(name);
+    out->authority = "localhost";
+    return true;
   }
   std::string_view hp = target;
   bool literal_required = false;
@@ -159,6 +166,104 @@ bool ParseTarget(std::string_view target, ParsedTarget* out, std::string* error)
   return true;
 }
 
+bool SplitHostPort(std::string_view hp, int default_port, std::string* host, int* port,
+                   std::string* error) {
+  ParsedTarget t;
+  if (hp.empty()) {
+    *error = "empty address";
+    return false;
+  }
+  if (!ParseHostPort(hp, &t, error)) return false;
+  // ParseHostPort defaults to 443; tell an explicit ":443" from none.
+  bool has_port = hp.back() != ']' && hp.rfind(':') != std::string_view::npos &&
+                  (hp[0] == '[' || hp.find(':') == hp.rfind(':'));
+  *host = t.host;
+  *port = has_port ? t.port : default_port;
+  return true;
+}
+
+bool MakeIpAddress(const std::string& host, int port, ResolvedAddress* out) {
+  *out = ResolvedAddress();
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&out->storage);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
+  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(port));
+    out->len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    out->len = sizeof(sockaddr_in6);
+  } else {
+    return false;
+  }
+  out->name = SockaddrToPeer(out->sa(), out->len);
+  return true;
+}
+
+bool ParseResolvedAddress(std::string_view s, ResolvedAddress* out, std::string* error) {
+  *out = ResolvedAddress();
+  if (StartsWith(s, "unix:") || StartsWith(s, "unix-abstract:")) {
+    ParsedTarget t;
+    if (!ParseTarget(s, &t, error)) return false;
+    auto* un = reinterpret_cast<sockaddr_un*>(&out->storage);
+    un->sun_family = AF_UNIX;
+    if (t.kind == ParsedTarget::kUnix) {
+      std::memcpy(un->sun_path, t.path.data(), t.path.size());
+      out->len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + t.path.size() + 1);
+      out->name = "unix:" + t.path;
+    } else {
+      // Abstract namespace: a NUL byte, then the name; the length says where it ends.
+      std::memcpy(un->sun_path + 1, t.path.data(), t.path.size());
+      out->len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + t.path.size());
+      out->name = "unix-abstract:" + t.path;
+    }
+    return true;
+  }
+  std::string_view hp = s;
+  int family = AF_UNSPEC;
+  if (StartsWith(s, "ipv4:")) {
+    hp = s.substr(5);
+    family = AF_INET;
+  } else if (StartsWith(s, "ipv6:")) {
+    hp = s.substr(5);
+    family = AF_INET6;
+  }
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(hp, 443, &host, &port, error)) return false;
+  if (!MakeIpAddress(host, port, out) ||
+      (family != AF_UNSPEC && out->sa()->sa_family != family)) {
+    *error = "'" + std::string(s) + "' is not an " +
+             (family == AF_INET ? "IPv4" : family == AF_INET6 ? "IPv6" : "IP") + " address";
+    return false;
+  }
+  return true;
+}
+
+bool SplitTargetUri(std::string_view target, TargetUri* out) {
+  *out = TargetUri();
+  size_t colon = target.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!alpha(target[0])) return false;
+  for (size_t i = 1; i < colon; ++i) {
+    char c = target[i];
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '+' && c != '.' && c != '-') return false;
+  }
+  out->scheme = std::string(target.substr(0, colon));
+  std::string_view rest = target.substr(colon + 1);
+  if (StartsWith(rest, "//")) {
+    out->has_authority = true;
+    rest = rest.substr(2);
+    size_t slash = rest.find('/');
+    out->authority = std::string(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  }
+  out->endpoint = std::string(rest);
+  return true;
+}
+
 std::string SockaddrToPeer(const struct sockaddr* sa, socklen_t len) {
   char buf[INET6_ADDRSTRLEN] = {0};
   switch (sa->sa_family) {
@@ -175,6 +280,9 @@ std::string SockaddrToPeer(const struct sockaddr* sa, socklen_t len) {
     case AF_UNIX: {
       const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
       size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+      if (max > 0 && un->sun_path[0] == '\0') {
+        return "unix-abstract:" + std::string(un->sun_path + 1, max - 1);
+      }
       return "unix:" + std::string(un->sun_path, strnlen(un->sun_path, max));
     }
     default:

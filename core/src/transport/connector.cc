@@ -45,6 +45,16 @@ class ConnectAttemptImpl final : public ConnectAttempt,
   ConnectAttemptImpl(EventLoop* loop, ParsedTarget target, int timeout_ms, ConnectCallback cb)
       : loop_(loop), target_(std::move(target)), timeout_ms_(timeout_ms), cb_(std::move(cb)) {}
 
+  ConnectAttemptImpl(EventLoop* loop, const ResolvedAddress& address, int timeout_ms,
+                     ConnectCallback cb)
+      : loop_(loop), timeout_ms_(timeout_ms), cb_(std::move(cb)) {
+    Address a{};
+    std::memcpy(&a.storage, &address.storage, sizeof a.storage);
+    a.len = address.len;
+    addresses_.push_back(a);
+    name_ = address.name;
+  }
+
   void Cancel() override {
     if (done_) return;
     done_ = true;
@@ -59,16 +69,26 @@ class ConnectAttemptImpl final : public ConnectAttempt,
       box->owner = shared_from_this();
       uv_timer_init(loop_->uv(), &box->timer);
       box->timer.data = box.get();
+      uv_update_time(loop_->uv());  // the cached time may be a whole idle spell old (timer.h)
       uv_timer_start(&box->timer, &ConnectAttemptImpl::OnTimeout,
                      static_cast<uint64_t>(timeout_ms_), 0);
       timer_ = box.release();
     }
-    if (target_.kind == ParsedTarget::kUnix) {
+    if (!addresses_.empty()) {  // given resolved (StartConnect with an address)
+      TryNext();
+      return;
+    }
+    if (target_.kind == ParsedTarget::kUnix || target_.kind == ParsedTarget::kUnixAbstract) {
       Address a{};
       auto* un = reinterpret_cast<sockaddr_un*>(&a.storage);
       un->sun_family = AF_UNIX;
-      std::memcpy(un->sun_path, target_.path.data(), target_.path.size());
-      a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + target_.path.size() + 1);
+      if (target_.kind == ParsedTarget::kUnix) {
+        std::memcpy(un->sun_path, target_.path.data(), target_.path.size());
+        a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + target_.path.size() + 1);
+      } else {
+        std::memcpy(un->sun_path + 1, target_.path.data(), target_.path.size());
+        a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + target_.path.size());
+      }
       addresses_.push_back(a);
       TryNext();
       return;
@@ -181,6 +201,8 @@ class ConnectAttemptImpl final : public ConnectAttempt,
   }
 
   std::string TargetName() const {
+    if (!name_.empty()) return name_;
+    if (target_.kind == ParsedTarget::kUnixAbstract) return "unix-abstract:" + target_.path;
     return target_.kind == ParsedTarget::kUnix ? "unix:" + target_.path : target_.authority;
   }
 
@@ -270,6 +292,7 @@ class ConnectAttemptImpl final : public ConnectAttempt,
 
   EventLoop* loop_;
   ParsedTarget target_;
+  std::string name_;  // of the given address, if any
   int timeout_ms_;
   ConnectCallback cb_;
   bool done_ = false;
@@ -284,6 +307,13 @@ class ConnectAttemptImpl final : public ConnectAttempt,
 };
 
 }  // namespace
+
+std::shared_ptr<ConnectAttempt> StartConnect(EventLoop* loop, const ResolvedAddress& address,
+                                             int timeout_ms, ConnectCallback cb) {
+  auto attempt = std::make_shared<ConnectAttemptImpl>(loop, address, timeout_ms, std::move(cb));
+  loop->Post([attempt] { attempt->Begin(); });
+  return attempt;
+}
 
 std::shared_ptr<ConnectAttempt> StartConnect(EventLoop* loop, const ParsedTarget& target,
                                              int timeout_ms, ConnectCallback cb) {

@@ -31,4 +31,8 @@ class ConnectAttempt {
 std::shared_ptr<ConnectAttempt> StartConnect(EventLoop* loop, const ParsedTarget& target,
                                              int timeout_ms, ConnectCallback cb);
 
+// The same for one address already resolved (a subchannel's): no name lookup.
+std::shared_ptr<ConnectAttempt> StartConnect(EventLoop* loop, const ResolvedAddress& address,
+                                             int timeout_ms, ConnectCallback cb);
+
 }  // namespace polyrpc

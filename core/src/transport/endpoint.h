@@ -41,6 +41,12 @@ class Endpoint {
   virtual void Write(std::unique_ptr<WriteBatch> batch) = 0;
   // Bytes accepted by Write() but not yet handed to the kernel.
   virtual size_t PendingWriteBytes() const = 0;
+  // Stops (true) or resumes (false) reading from the socket. Reads are on after Start().
+  virtual void SetReadPaused(bool paused) = 0;
+  // Half-closes: what was written goes out first (TLS: then a close_notify alert), then the
+  // write side is shut down. Reads go on, so that closing later does not turn the peer's unread
+  // bytes into a TCP reset that could overtake what we sent. Idempotent.
+  virtual void ShutdownWrite() = 0;
   // Closes the connection. No handler callback runs after Close() returns. Idempotent.
   virtual void Close() = 0;
 

@@ -150,6 +150,28 @@ class EndpointImpl final : public Endpoint {
 
   size_t PendingWriteBytes() const override { return pending_bytes_ + held_bytes_; }
 
+  void ShutdownWrite() override {
+    if (closed_ || write_shut_) return;
+    write_shut_ = true;
+    if (ssl_ != nullptr && handshake_done_) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_);  // queues close_notify
+      FlushTls();
+    }
+    auto req = std::make_unique<uv_shutdown_t>();
+    if (uv_shutdown(req.get(), &block_->stream, [](uv_shutdown_t* r, int) { delete r; }) == 0) {
+      req.release();  // freed by the callback (also when the handle closes first: ECANCELED)
+    }
+  }
+
+  void SetReadPaused(bool paused) override {
+    if (closed_ || handler_ == nullptr || paused == read_paused_) return;
+    read_paused_ = paused;
+    int r = paused ? uv_read_stop(&block_->stream)
+                   : uv_read_start(&block_->stream, &EndpointImpl::OnAlloc, &EndpointImpl::OnRead);
+    if (r != 0) FailLater(UvError("read failed", r));
+  }
+
   void Close() override {
     if (closed_) return;
     closed_ = true;
@@ -445,6 +467,8 @@ class EndpointImpl final : public Endpoint {
   HandleBlock* block_ = nullptr;  // owned by libuv's close callback once closing
   Handler* handler_ = nullptr;
   bool closed_ = false;
+  bool read_paused_ = false;
+  bool write_shut_ = false;
   size_t pending_bytes_ = 0;
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);  // expires with the endpoint
 

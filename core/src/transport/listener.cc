@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <future>
 
@@ -112,6 +113,14 @@ std::unique_ptr<Listener> Listener::Create(EventLoop* loop, const std::string& a
     if (lstat(t.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(t.path.c_str());
     fd = BindListen(reinterpret_cast<sockaddr*>(&un), sizeof un, false, error);
     unix_path = t.path;
+  } else if (t.kind == ParsedTarget::kUnixAbstract) {
+    // The abstract namespace (Linux): no file, nothing to unlink.
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path + 1, t.path.data(), t.path.size());
+    fd = BindListen(reinterpret_cast<sockaddr*>(&un),
+                    static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + t.path.size()),
+                    false, error);
   } else {
     sockaddr_storage ss{};
     auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
