@@ -43,14 +43,14 @@ class CallState : public std::enable_shared_from_this<CallState> {
   CallState(std::shared_ptr<polyrpc::Channel> channel, std::string method,
             polyrpc::CallOptions options)
       : is_server_(false),
-        pid_(CurrentPid()),
+        owner_(CurrentOwner()),
         channel_(std::move(channel)),
         method_(std::move(method)),
         options_(std::move(options)) {
     InitMetadataShells();
   }
   explicit CallState(std::shared_ptr<polyrpc::ServerCall> call)
-      : is_server_(true), pid_(CurrentPid()), server_(std::move(call)) {
+      : is_server_(true), owner_(CurrentOwner()), server_(std::move(call)) {
     InitMetadataShells();
   }
   ~CallState() {
@@ -60,7 +60,7 @@ class CallState : public std::enable_shared_from_this<CallState> {
   }
 
   bool is_server() const { return is_server_; }
-  pid_t pid() const { return pid_; }
+  uint64_t owner() const { return owner_; }
 
   void RequireClient(const char* fn) const {
     if (is_server_) Throw(POLYRPC_ERROR_WRONG_STATE, std::string(fn) + " is for client calls");
@@ -69,13 +69,16 @@ class CallState : public std::enable_shared_from_this<CallState> {
     if (!is_server_) Throw(POLYRPC_ERROR_WRONG_STATE, std::string(fn) + " is for server calls");
   }
 
-  // Client setters: only before the core call exists.
-  polyrpc::CallOptions& MutableOptions() {
+  // Client setters: only before the core call exists. Under mu_, as Client() reads the options
+  // there: a setter racing the first operation (or a cancel) either lands before it or fails.
+  template <typename F>
+  void SetOptions(F&& set) {
     RequireClient("this setter");
+    std::lock_guard<std::mutex> lock(mu_);
     if (client_ready_.load(std::memory_order_acquire)) {
       Throw(POLYRPC_ERROR_WRONG_STATE, "the call has started: set options before the first operation");
     }
-    return options_;
+    set(options_);
   }
   bool client_started() const { return client_ready_.load(std::memory_order_acquire); }
 
@@ -91,22 +94,19 @@ class CallState : public std::enable_shared_from_this<CallState> {
 
   // Starts one operation of kind k reporting to (cq, tag), or blocks when cq is NULL.
   // start(done) calls the core; done must be called exactly once by the core.
+  // Blocking: with result NULL a failed operation (success=0) is the CLOSED error of the 0.1
+  // functions; with result, *result gets the outcome and the function returns OK.
   template <typename Start>
-  polyrpc_error_t RunOp(OpKind k, polyrpc_cq_t* cq, void* tag, Start&& start) {
-    OpTarget target;
-    if (cq != nullptr) {
-      target.cq = Check(cq, kCqTag, "cq")->q;
-      target.tag = tag;
-      target.cq->BeginOp();
-    } else {
-      target.waiter = std::make_shared<OpWaiter>();
-    }
+  polyrpc_error_t RunOp(OpKind k, polyrpc_cq_t* cq, void* tag, Start&& start,
+                        bool* result = nullptr) {
+    OpTarget target = MakeTarget(cq, tag);
     if (busy_[k].exchange(true, std::memory_order_acq_rel)) {
-      if (target.cq) target.cq->AbandonOp();
+      target.Abandon();
       Throw(POLYRPC_ERROR_BUSY, std::string("a ") + OpName(k) + " operation is already pending");
     }
     std::shared_ptr<OpWaiter> waiter = target.waiter;
     std::shared_ptr<CompletionQueue> q = target.cq;
+    uint64_t op = target.op;
     // A blocking client operation runs the call's I/O on this thread while it waits (see
     // polyrpc::IoDriver): taken before the operation starts, so that it starts here too.
     std::optional<polyrpc::IoDriver> driver;
@@ -121,7 +121,7 @@ class CallState : public std::enable_shared_from_this<CallState> {
     } catch (...) {
       // The core did not take the operation (it never throws once it has).
       busy_[k].store(false, std::memory_order_release);
-      if (q) q->AbandonOp();
+      if (q) q->AbandonOp(op);
       throw;
     }
     if (!waiter) return POLYRPC_OK;
@@ -131,6 +131,10 @@ class CallState : public std::enable_shared_from_this<CallState> {
     if (abortable) AddWaiter(waiter);
     bool ok = waiter->Wait(driver ? &*driver : nullptr);
     if (abortable) RemoveWaiter(waiter);
+    if (result != nullptr) {
+      *result = ok;
+      return POLYRPC_OK;
+    }
     if (!ok) {
       Throw(POLYRPC_ERROR_CLOSED, std::string(OpName(k)) +
                                       " did not succeed (end of stream, or the call is over)");
@@ -157,9 +161,13 @@ class CallState : public std::enable_shared_from_this<CallState> {
 
   // Marks the kinds busy for polyrpc_call_unary, which runs three operations at once.
   void ClaimForUnary() {
-    if (busy_[kOpSend].exchange(true) || busy_[kOpRecvMessage].exchange(true) ||
-        busy_[kOpRecvStatus].exchange(true)) {
-      Throw(POLYRPC_ERROR_BUSY, "operations are pending on this call");
+    // All three or none: a claim that fails part way gives back what it took.
+    const OpKind kinds[] = {kOpSend, kOpRecvMessage, kOpRecvStatus};
+    for (size_t i = 0; i < 3; ++i) {
+      if (busy_[kinds[i]].exchange(true)) {
+        while (i-- > 0) busy_[kinds[i]].store(false);
+        Throw(POLYRPC_ERROR_BUSY, "operations are pending on this call");
+      }
     }
   }
   void ReleaseUnary() {
@@ -256,7 +264,7 @@ class CallState : public std::enable_shared_from_this<CallState> {
   }
 
   const bool is_server_;
-  const pid_t pid_;
+  const uint64_t owner_;
   // client
   std::shared_ptr<polyrpc::Channel> channel_;
   std::string method_;
@@ -283,8 +291,8 @@ namespace {
 CallState& CheckCall(polyrpc_call* call) {
   auto* call_h = Check(call, kCallTag, "call");
   CallState& st = *call_h->state;
-  if (st.pid() != CurrentPid()) {
-    Throw(POLYRPC_ERROR_CLOSED, "the call belongs to the parent process (fork)");
+  if (st.owner() != CurrentOwner()) {
+    ThrowForeignOwner(st.owner(), "call");
   }
   return st;
 }
@@ -293,6 +301,19 @@ polyrpc::Metadata CopyMetadata(const polyrpc_metadata* md) {
   if (md == nullptr) return {};
   auto* md_h = Check(md, kMetadataTag, "metadata");
   return md_h->list();
+}
+
+// POLYRPC_WRITE_* to the core's write flags; throws for unknown ones.
+uint32_t CoreWriteFlags(CallState& st, uint32_t flags) {
+  RequireArg((flags & ~(POLYRPC_WRITE_NO_COMPRESS | POLYRPC_WRITE_LAST)) == 0,
+             "unknown write flags");
+  uint32_t core_flags = 0;
+  if (flags & POLYRPC_WRITE_NO_COMPRESS) core_flags |= polyrpc::kWriteNoCompress;
+  if (flags & POLYRPC_WRITE_LAST) {
+    st.RequireClient("POLYRPC_WRITE_LAST");
+    core_flags |= polyrpc::kWriteLast;
+  }
+  return core_flags;
 }
 
 polyrpc_buffer* WrapSlice(polyrpc::Slice s) {
@@ -369,7 +390,7 @@ polyrpc_error_t polyrpc_call_set_compression(polyrpc_call_t* call, const char* a
   POLYRPC_API_TRY
   CallState& st = CheckCall(call);
   RequireArg(IsKnownCompression(algorithm), "algorithm must be identity, deflate or gzip");
-  st.MutableOptions().compression = algorithm;
+  st.SetOptions([&](polyrpc::CallOptions& o) { o.compression = algorithm; });
   return POLYRPC_OK;
   POLYRPC_API_CATCH
 }
@@ -378,7 +399,7 @@ polyrpc_error_t polyrpc_call_set_authority(polyrpc_call_t* call, const char* aut
   POLYRPC_API_TRY
   CallState& st = CheckCall(call);
   RequireArg(authority != nullptr && *authority != '\0', "authority is NULL or empty");
-  st.MutableOptions().authority = authority;
+  st.SetOptions([&](polyrpc::CallOptions& o) { o.authority = authority; });
   return POLYRPC_OK;
   POLYRPC_API_CATCH
 }
@@ -388,7 +409,7 @@ polyrpc_error_t polyrpc_call_set_credentials(polyrpc_call_t* call,
   POLYRPC_API_TRY
   CallState& st = CheckCall(call);
   auto* creds_h = Check(creds, kCallCredsTag, "call credentials");
-  st.MutableOptions().bearer_token = creds_h->bearer_token;
+  st.SetOptions([&](polyrpc::CallOptions& o) { o.bearer_token = creds_h->bearer_token; });
   return POLYRPC_OK;
   POLYRPC_API_CATCH
 }
@@ -398,7 +419,7 @@ polyrpc_error_t polyrpc_call_set_encoding_label_for_testing(polyrpc_call_t* call
   POLYRPC_API_TRY
   CallState& st = CheckCall(call);
   RequireArg(name != nullptr && *name != '\0', "name is NULL or empty");
-  st.MutableOptions().testing_encoding_label = name;
+  st.SetOptions([&](polyrpc::CallOptions& o) { o.testing_encoding_label = name; });
   return POLYRPC_OK;
   POLYRPC_API_CATCH
 }
@@ -514,18 +535,19 @@ polyrpc_error_t polyrpc_call_unary(polyrpc_call_t* call, const polyrpc_buffer_t*
     u->cv.wait(lock, finished);
   }
   bool got = u->got_message;
-  st.OnOpDone(kOpRecvStatus, true);
-  st.ReleaseUnary();
   if (c.status().ok()) {
     polyrpc::Slice msg;
     if (!got || !c.TakeMessage(&msg)) {
-      // What gRPC reports for a unary call that ended OK without a response.
+      // What gRPC reports for a unary call that ended OK without a response. Set before the
+      // status reads as ready: polyrpc_call_status on another thread must see it whole.
       st.SetStatusOverride(polyrpc::Status(polyrpc::StatusCode::INTERNAL,
                                            "No message returned for unary request"));
     } else {
       *response = WrapSlice(std::move(msg));
     }
   }
+  st.OnOpDone(kOpRecvStatus, true);
+  st.ReleaseUnary();
   return POLYRPC_OK;
   POLYRPC_API_CATCH
 }
@@ -537,14 +559,7 @@ polyrpc_error_t polyrpc_call_send_message(polyrpc_call_t* call, const polyrpc_bu
   POLYRPC_API_TRY
   CallState& st = CheckCall(call);
   auto* buf_h = Check(buf, kBufferTag, "buffer");
-  RequireArg((flags & ~(POLYRPC_WRITE_NO_COMPRESS | POLYRPC_WRITE_LAST)) == 0,
-             "unknown write flags");
-  uint32_t core_flags = 0;
-  if (flags & POLYRPC_WRITE_NO_COMPRESS) core_flags |= polyrpc::kWriteNoCompress;
-  if (flags & POLYRPC_WRITE_LAST) {
-    st.RequireClient("POLYRPC_WRITE_LAST");
-    core_flags |= polyrpc::kWriteLast;
-  }
+  uint32_t core_flags = CoreWriteFlags(st, flags);
   // The slice is a reference to the caller's bytes: no copy.
   polyrpc::Slice slice = buf_h->slice;
   return st.RunOp(kOpSend, cq, tag, [&](polyrpc::Completion done) {
@@ -594,6 +609,58 @@ polyrpc_error_t polyrpc_call_take_message(polyrpc_call_t* call, polyrpc_buffer_t
   POLYRPC_API_CATCH
 }
 
+polyrpc_error_t polyrpc_call_read(polyrpc_call_t* call, polyrpc_buffer_t** out) {
+  POLYRPC_API_TRY
+  RequireArg(out != nullptr, "out is NULL");
+  *out = nullptr;
+  CallState& st = CheckCall(call);
+  bool got = st.TryRecvNow();
+  if (!got) {
+    st.RunOp(
+        kOpRecvMessage, nullptr, nullptr,
+        [&](polyrpc::Completion done) {
+          if (st.is_server()) {
+            st.Server().RecvMessage(std::move(done));
+          } else {
+            st.Client().RecvMessage(std::move(done));
+          }
+        },
+        &got);
+  }
+  if (!got) return POLYRPC_OK;  // end of stream, or the call is over
+  polyrpc::Slice msg;
+  bool taken = st.is_server() ? st.Server().TakeMessage(&msg, nullptr)
+                              : st.Client().TakeMessage(&msg, nullptr);
+  if (taken) *out = WrapSlice(std::move(msg));
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
+polyrpc_error_t polyrpc_call_write(polyrpc_call_t* call, const polyrpc_buffer_t* buf,
+                                   uint32_t flags, int* written) {
+  POLYRPC_API_TRY
+  RequireArg(written != nullptr, "written is NULL");
+  *written = 0;
+  CallState& st = CheckCall(call);
+  auto* buf_h = Check(buf, kBufferTag, "buffer");
+  uint32_t core_flags = CoreWriteFlags(st, flags);
+  polyrpc::Slice slice = buf_h->slice;
+  bool ok = false;
+  st.RunOp(
+      kOpSend, nullptr, nullptr,
+      [&](polyrpc::Completion done) {
+        if (st.is_server()) {
+          st.Server().SendMessage(std::move(slice), core_flags, std::move(done));
+        } else {
+          st.Client().SendMessage(std::move(slice), core_flags, std::move(done));
+        }
+      },
+      &ok);
+  *written = ok ? 1 : 0;
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
 polyrpc_error_t polyrpc_call_cancel(polyrpc_call_t* call) {
   POLYRPC_API_TRY
   CheckCall(call).Cancel();
@@ -611,7 +678,7 @@ void polyrpc_call_destroy(polyrpc_call_t* call) {
   POLYRPC_API_TRY
   if (call == nullptr) return;
   auto* call_h = Check(call, kCallTag, "call");
-  if (call_h->state->pid() != CurrentPid()) {
+  if (call_h->state->owner() != CurrentOwner()) {
     KeepForever(std::move(call_h->state));  // a parent's call in a fork child: see KeepForever
   } else {
     call_h->state->Release();

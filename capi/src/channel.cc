@@ -43,9 +43,14 @@ void CheckPrivateKey(const char* pem, const char* what) {
 }  // namespace
 
 // The core reports setup failures as text; errors about certificates and keys become TLS, the
-// rest (addresses, targets) the caller's fallback code.
-polyrpc_error_t ClassifySetupError(const std::string& error, polyrpc_error_t fallback) {
+// rest (addresses, targets) the caller's fallback code. The caller's own text (quoted: the
+// address) is left out of the search, so that "unix:/run/tls.sock" does not make a TLS error.
+polyrpc_error_t ClassifySetupError(const std::string& error, polyrpc_error_t fallback,
+                                   const std::string& quoted) {
   std::string lower = error;
+  for (size_t at; !quoted.empty() && (at = lower.find(quoted)) != std::string::npos;) {
+    lower.erase(at, quoted.size());
+  }
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return std::tolower(c); });
   for (const char* word : {"tls", "ssl", "certificate", "private key", "pem"}) {
@@ -213,11 +218,20 @@ polyrpc_error_t polyrpc_channel_create(const char* target,
   auto channel = polyrpc::Channel::Create(target, creds_h->creds,
                                           opts_h ? opts_h->options : polyrpc::Options(), &error);
   if (!channel) {
-    Throw(ClassifySetupError(error, POLYRPC_ERROR_INVALID_ARGUMENT),
-          std::string("cannot create a channel to \"") + target + "\": " + error);
+    // TLS refused the credentials only if the same target is accepted without TLS: target
+    // errors quote the target, or part of it, so the words of the message cannot tell
+    // ("ipv6:tls-host" is not a TLS error).
+    polyrpc_error_t code = POLYRPC_ERROR_INVALID_ARGUMENT;
+    if (creds_h->creds && creds_h->creds->tls &&
+        polyrpc::Channel::Create(target, polyrpc::ChannelCredentials::Insecure(),
+                                 opts_h ? opts_h->options : polyrpc::Options(), nullptr)) {
+      code = POLYRPC_ERROR_TLS;
+    }
+    Throw(code, std::string("cannot create a channel to \"") + target + "\": " + error);
   }
   auto ch = std::make_unique<ChannelHandle>();
-  ch->pid = CurrentPid();
+  ch->owner = CurrentOwner();
+  RegisterChannel(channel);
   ch->channel = std::move(channel);
   *out = ToC(ch.release());
   return POLYRPC_OK;
@@ -229,8 +243,8 @@ polyrpc_error_t polyrpc_channel_create(const char* target,
 namespace polyrpc::capi {
 ChannelHandle* CheckChannel(polyrpc_channel* ch) {
   auto* ch_h = Check(ch, kChannelTag, "channel");
-  if (ch_h->pid != CurrentPid()) {
-    Throw(POLYRPC_ERROR_CLOSED, "the channel belongs to the parent process (fork)");
+  if (ch_h->owner != CurrentOwner()) {
+    ThrowForeignOwner(ch_h->owner, "channel");
   }
   if (!ch_h->channel) Throw(POLYRPC_ERROR_CLOSED, "the channel was destroyed");
   return ch_h;
@@ -268,6 +282,45 @@ polyrpc_error_t polyrpc_channel_wait_for_state_change(polyrpc_channel_t* ch,
   POLYRPC_API_CATCH
 }
 
+polyrpc_error_t polyrpc_channel_wait_for_state_change_v2(polyrpc_channel_t* ch,
+                                                         polyrpc_connectivity_state_t last,
+                                                         int64_t timeout_ms,
+                                                         polyrpc_connectivity_state_t* state) {
+  POLYRPC_API_TRY
+  ChannelHandle* h = CheckChannel(ch);
+  RequireArg(last >= POLYRPC_CHANNEL_IDLE && last <= POLYRPC_CHANNEL_SHUTDOWN,
+             "last is not a connectivity state");
+  RequireArg(state != nullptr, "state is NULL");
+  std::shared_ptr<polyrpc::Channel> channel = h->channel;
+  polyrpc::Deadline deadline = timeout_ms < 0
+                                   ? polyrpc::InfiniteDeadline()
+                                   : polyrpc::DeadlineAfter(std::chrono::milliseconds(timeout_ms));
+  channel->WaitForStateChange(static_cast<polyrpc::ConnectivityState>(last), deadline);
+  *state = static_cast<polyrpc_connectivity_state_t>(channel->GetState(false));
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
+polyrpc_error_t polyrpc_channel_watch_state(polyrpc_channel_t* ch,
+                                            polyrpc_connectivity_state_t last, int64_t timeout_ms,
+                                            polyrpc_cq_t* cq, void* tag) {
+  POLYRPC_API_TRY
+  ChannelHandle* h = CheckChannel(ch);
+  RequireArg(last >= POLYRPC_CHANNEL_IDLE && last <= POLYRPC_CHANNEL_SHUTDOWN,
+             "last is not a connectivity state");
+  RequireArg(cq != nullptr, "cq is NULL (use polyrpc_channel_wait_for_state_change_v2 to block)");
+  OpTarget target = MakeTarget(cq, tag);
+  polyrpc::Deadline deadline = timeout_ms < 0
+                                   ? polyrpc::InfiniteDeadline()
+                                   : polyrpc::DeadlineAfter(std::chrono::milliseconds(timeout_ms));
+  // The completion does not hold the channel: a watch must not keep it alive (the channel
+  // completes its watchers with success=0 when it is destroyed).
+  h->channel->NotifyOnStateChange(static_cast<polyrpc::ConnectivityState>(last), deadline,
+                                  [target](bool changed) { target.Deliver(changed); });
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
 polyrpc_error_t polyrpc_channel_close(polyrpc_channel_t* ch) {
   POLYRPC_API_TRY
   ChannelHandle* h = CheckChannel(ch);
@@ -289,7 +342,7 @@ void polyrpc_channel_destroy(polyrpc_channel_t* ch) {
   POLYRPC_API_TRY
   if (ch == nullptr) return;
   auto* ch_h = Check(ch, kChannelTag, "channel");
-  if (ch_h->pid != CurrentPid()) {
+  if (ch_h->owner != CurrentOwner()) {
     // A parent's channel in a fork child: its I/O threads do not exist here, so running its
     // destructor could block forever. Leak the core object on purpose; release the handle.
     KeepForever(std::move(ch_h->channel));

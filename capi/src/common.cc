@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <string_view>
 #include <system_error>
@@ -91,9 +92,26 @@ polyrpc_error_t HandleCurrentException(const char* function) noexcept {
   }
 }
 
-pid_t CurrentPid() {
+std::atomic<uint32_t> g_generation{0};  // polyrpc_shutdown() calls
+
+void NewOwnerGeneration() {
   pthread_once(&g_fork_once, InstallForkHandler);
-  return g_pid.load(std::memory_order_relaxed);
+  g_generation.fetch_add(1, std::memory_order_acq_rel);
+}
+
+uint64_t CurrentOwner() {
+  pthread_once(&g_fork_once, InstallForkHandler);
+  return (uint64_t{static_cast<uint32_t>(g_pid.load(std::memory_order_relaxed))} << 32) |
+         g_generation.load(std::memory_order_acquire);
+}
+
+void ThrowForeignOwner(uint64_t owner, const char* what) {
+  if ((owner >> 32) != (CurrentOwner() >> 32)) {
+    Throw(POLYRPC_ERROR_CLOSED,
+          std::string("the ") + what + " belongs to the parent process (fork)");
+  }
+  Throw(POLYRPC_ERROR_CLOSED,
+        std::string("the ") + what + " was created before polyrpc_shutdown() was called");
 }
 
 void KeepForever(std::shared_ptr<void> obj) {

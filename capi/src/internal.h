@@ -56,18 +56,43 @@ polyrpc_error_t SetLastError(polyrpc_error_t code, const std::string& message);
 // Maps the exception being handled (inside a catch block) to an error code + message.
 polyrpc_error_t HandleCurrentException(const char* function) noexcept;
 
-// The process id the library objects belong to (updated in a fork child by pthread_atfork).
-pid_t CurrentPid();
+// Who owns the objects created now: the process id (updated in a fork child by pthread_atfork)
+// and how many times polyrpc_shutdown() ran, in one number. Channels, servers and calls remember
+// it; one created under another owner (a fork's parent, or before a shutdown) is dead: its I/O
+// threads do not exist any more.
+uint64_t CurrentOwner();
+// Starts a new owner generation (polyrpc_shutdown): objects created before become foreign.
+void NewOwnerGeneration();
+// Throws CLOSED for an object of another owner, saying which case it is.
+[[noreturn]] void ThrowForeignOwner(uint64_t owner, const char* what);
 
-// Keeps obj alive until the process ends. Used for a parent's objects in a fork child: their I/O
-// threads do not exist there, so running their destructors could block forever.
+// Keeps obj alive until the process ends. Used for objects of another owner: their I/O threads
+// do not exist, so running their destructors could block forever.
 void KeepForever(std::shared_ptr<void> obj);
+
+// Live channels and servers, for polyrpc_shutdown(). Registered at creation; expired entries are
+// pruned as new ones come.
+void RegisterChannel(const std::shared_ptr<polyrpc::Channel>& channel);
+class ServerState;
+void RegisterServer(const std::shared_ptr<ServerState>& server);
+// Shuts down every registered server (server.cc).
+void ShutdownServerState(ServerState& state, polyrpc::Deadline deadline);
+}  // namespace polyrpc::capi
+namespace polyrpc {
+class DescriptorDatabase;
+}
+namespace polyrpc::capi {
+// polyrpc_server_enable_reflection (dynamic.cc -> server.cc): checks the handle and that the
+// server is not started yet, and registers the reflection service over db.
+void EnableServerReflection(polyrpc_server* server, std::shared_ptr<polyrpc::DescriptorDatabase> db);
 
 // Channel handle check shared by channel.cc and call.cc (tag, fork, not destroyed).
 struct ChannelHandle;
 ChannelHandle* CheckChannel(polyrpc_channel* ch);
-// Maps a core setup error text to TLS (certificates, keys) or fallback.
-polyrpc_error_t ClassifySetupError(const std::string& error, polyrpc_error_t fallback);
+// Maps a core setup error text to TLS (certificates, keys) or fallback; quoted (the caller's
+// own string inside the text) is not searched.
+polyrpc_error_t ClassifySetupError(const std::string& error, polyrpc_error_t fallback,
+                                   const std::string& quoted);
 
 // Retires a destroyed shell: its tag is already kDeadTag; free_fn(shell) runs later.
 void Quarantine(void* shell, void (*free_fn)(void*));
@@ -85,23 +110,30 @@ bool IsKnownCompression(const char* algorithm);
 
 // The engine behind polyrpc_cq_t. Shared by the handle and by every pending operation, so a
 // completion arriving after polyrpc_cq_destroy() finds it alive (and drops the event).
+//
+// Every operation started on a queue holds a slot (its tag, and a generation that makes a stale
+// id harmless) from BeginOp until it is delivered: by its own completion, or earlier by
+// CancelPending, after which its own completion is dropped. So each tag comes back exactly once.
+// Waiters sleep in poll(2) on the queue's eventfd (not on a condition variable), so that
+// Wake() can end a wait from anywhere, a signal handler included, and a signal can interrupt one.
 class CompletionQueue {
  public:
   enum class Kind { kQueue, kCallback };
   CompletionQueue();  // queue kind; throws on eventfd failure
-  CompletionQueue(polyrpc_completion_fn fn, void* user_data, void (*user_data_free)(void*));
+  CompletionQueue(polyrpc_completion_fn fn, void* user_data, polyrpc_free_fn user_data_free);
   ~CompletionQueue();
 
   Kind kind() const { return kind_; }
   int fd() const { return efd_; }
 
-  // Registers one operation about to start; CLOSED after shutdown or destroy.
-  void BeginOp();
+  // Registers one operation about to start, reporting tag; returns its id. CLOSED after shutdown
+  // or destroy.
+  uint64_t BeginOp(void* tag);
   // Undoes BeginOp when the operation could not be started.
-  void AbandonOp();
-  // Delivers the completion of an operation registered with BeginOp. Runs the callback (callback
-  // kind) or queues the event; never holds the lock while calling out.
-  void Complete(void* tag, bool success);
+  void AbandonOp(uint64_t op);
+  // Delivers the completion of op. Runs the callback (callback kind) or queues the event; never
+  // holds the lock while calling out. Dropped if CancelPending delivered op already.
+  void Complete(uint64_t op, bool success);
   // True once polyrpc_cq_destroy ran: completions are dropped from then on.
   bool IsDestroyed() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -111,31 +143,48 @@ class CompletionQueue {
   // polyrpc_cq_next. Returns the event type.
   polyrpc_event_type_t Next(int timeout_ms, void** tag, int* success);
   void Shutdown();
-  // The handle is gone: pending completions are dropped from now on.
+  // polyrpc_cq_wake: async-signal-safe (no lock, no allocation).
+  void Wake();
+  void SetInterruptible(bool on) { interruptible_.store(on, std::memory_order_relaxed); }
+  // polyrpc_cq_cancel_pending: every pending operation is delivered now with success=0.
+  void CancelPending();
+  // The handle is gone. A callback queue first delivers its pending operations (CancelPending);
+  // a queue drops them, and drops what it has queued.
   void Destroy();
 
  private:
-  void SignalLocked();    // make the eventfd readable
-  void UnsignalLocked();  // make it non-readable again
-  bool DrainedLocked() const { return shutdown_ && pending_ == 0 && events_.empty(); }
+  struct Slot {
+    void* tag = nullptr;
+    uint32_t gen = 0;
+    bool live = false;
+  };
+  // Frees op's slot if it is still live; returns its tag through *tag.
+  bool ReleaseSlotLocked(uint64_t op, void** tag);
+  void SignalLocked();   // make the eventfd readable for queued events
+  void ClearFdLocked();  // after a wake-up that found nothing: reset it, keeping what is due
+  bool DrainedLocked() const { return shutdown_ && live_ops_ == 0 && events_.empty(); }
+  bool TakeWake();
 
   const Kind kind_;
   int efd_ = -1;
   polyrpc_completion_fn fn_ = nullptr;
   void* user_data_ = nullptr;
-  void (*user_data_free_)(void*) = nullptr;
+  polyrpc_free_fn user_data_free_ = nullptr;
 
   std::mutex mu_;
-  std::condition_variable cv_;
   struct Event {
     void* tag;
     bool success;
   };
   std::deque<Event> events_;
-  size_t pending_ = 0;  // operations started and not completed yet
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  size_t live_ops_ = 0;  // operations started and not delivered yet
   bool shutdown_ = false;
   bool destroyed_ = false;
   bool signalled_ = false;
+  std::atomic<uint64_t> wakes_{0};
+  std::atomic<bool> interruptible_{false};
 };
 
 // A blocked caller's wait for one operation (cq == NULL): the core's sync waiter, held in a
@@ -143,20 +192,29 @@ class CompletionQueue {
 // cancel) without the completion touching freed memory.
 using polyrpc::OpWaiter;
 
-// Where one operation reports: a cq (queue or callback) with its tag, or a blocked thread.
+// Where one operation reports: a cq (queue or callback) with its operation id, or a blocked
+// thread.
 struct OpTarget {
   std::shared_ptr<CompletionQueue> cq;
-  void* tag = nullptr;
+  uint64_t op = 0;
   std::shared_ptr<OpWaiter> waiter;
 
   void Deliver(bool ok) const {
     if (cq) {
-      cq->Complete(tag, ok);
+      cq->Complete(op, ok);
     } else if (waiter) {
       waiter->Complete(ok);
     }
   }
+  // The operation could not be started: no completion will come.
+  void Abandon() const {
+    if (cq) cq->AbandonOp(op);
+  }
 };
+
+// The target of one operation: (cq, tag) registered on the queue, or a waiter when cq is NULL.
+// Throws for a bad cq handle or a queue that is shut down.
+OpTarget MakeTarget(polyrpc_cq* cq, void* tag);
 
 }  // namespace polyrpc::capi
 
@@ -207,7 +265,7 @@ struct CallCredsHandle {
 
 struct ChannelHandle {
   std::atomic<uint32_t> tag{kChannelTag};
-  pid_t pid = 0;
+  uint64_t owner = 0;  // CurrentOwner() when created
   std::shared_ptr<polyrpc::Channel> channel;
 };
 
@@ -221,7 +279,7 @@ struct CallHandle {
 
 struct ServerHandle {
   std::atomic<uint32_t> tag{kServerTag};
-  pid_t pid = 0;
+  uint64_t owner = 0;  // CurrentOwner() when created
   std::shared_ptr<ServerState> state;
 };
 

@@ -2,9 +2,14 @@
 // handler: it pairs the new ServerCall with a pending polyrpc_server_request_call and completes
 // it right there on the I/O thread, or queues the call until one is requested.
 #include <chrono>
+#include <thread>
 #include <deque>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "internal.h"
+#include "polyrpc++/health.hpp"
+#include "polyrpc++/reflection.hpp"
 
 namespace polyrpc::capi {
 
@@ -18,6 +23,7 @@ class ServerState {
       : server_(polyrpc::Server::Create(options)) {}
   ~ServerState() {
     Shutdown(polyrpc::Clock::now());
+    DropUntaken();
     server_.reset();
   }
 
@@ -34,6 +40,28 @@ class ServerState {
     return [this](std::shared_ptr<polyrpc::ServerCall> call) { OnCall(std::move(call)); };
   }
 
+  // polyrpc_server_enable_health: before start (the caller checked).
+  void EnableHealth() {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    if (!health_) health_ = polyrpc::EnableHealthService(*server_);
+  }
+  void SetHealthStatus(const std::string& service, int status) {
+    std::shared_ptr<polyrpc::HealthService> health;
+    {
+      std::lock_guard<std::mutex> lock(health_mu_);
+      health = health_;
+    }
+    if (!health) {
+      Throw(POLYRPC_ERROR_WRONG_STATE,
+            "the health service is not enabled (polyrpc_server_enable_health)");
+    }
+    if (status == POLYRPC_HEALTH_SERVICE_UNKNOWN) {
+      health->ClearServingStatus(service);
+    } else {
+      health->SetServingStatus(service, static_cast<polyrpc::ServingStatus>(status));
+    }
+  }
+
   void Start() {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) Throw(POLYRPC_ERROR_CLOSED, "the server is shut down");
@@ -43,22 +71,39 @@ class ServerState {
     started_ = true;
   }
 
-  // Takes target (moves from it) only when it returns normally.
-  void RequestCall(polyrpc_call** call_out, OpTarget& target) {
+  // Takes target (moves from it) only when it returns normally. call_out NULL: a take-style
+  // request (v2): the call is kept under tag for TakeCall.
+  void RequestCall(polyrpc_call** call_out, void* tag, OpTarget& target) {
     std::shared_ptr<polyrpc::ServerCall> call;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (shutdown_) Throw(POLYRPC_ERROR_CLOSED, "the server is shut down");
       if (!started_) Throw(POLYRPC_ERROR_WRONG_STATE, "the server is not started");
+      if (call_out == nullptr && !tags_.insert(tag).second) {
+        Throw(POLYRPC_ERROR_BUSY, "a request with this tag is pending or its call not taken");
+      }
       if (incoming_.empty()) {
-        requests_.push_back(Request{call_out, std::move(target)});
+        requests_.push_back(Request{call_out, tag, std::move(target)});
         return;
       }
       call = std::move(incoming_.front());
       incoming_.pop_front();
     }
     // A call was waiting: complete at once, on this thread.
-    Deliver(call_out, target, std::move(call));
+    Deliver(Request{call_out, tag, std::move(target)}, std::move(call));
+  }
+
+  // polyrpc_server_take_call: the call a take-style request received.
+  polyrpc_call* TakeCall(void* tag) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = ready_.find(tag);
+    if (it == ready_.end()) {
+      Throw(POLYRPC_ERROR_NOT_FOUND, "no call received for this tag (not completed, or taken)");
+    }
+    polyrpc_call* call = it->second;
+    ready_.erase(it);
+    tags_.erase(tag);
+    return call;
   }
 
   void Shutdown(polyrpc::Deadline deadline) {
@@ -71,6 +116,9 @@ class ServerState {
       was_started = started_;
       requests.swap(requests_);
       incoming.swap(incoming_);
+      for (auto& r : requests) {
+        if (r.call_out == nullptr) tags_.erase(r.tag);
+      }
     }
     for (auto& r : requests) r.target.Deliver(false);
     // Calls nobody asked for never reached the application: end them now rather than make the
@@ -84,7 +132,8 @@ class ServerState {
 
  private:
   struct Request {
-    polyrpc_call** call_out;
+    polyrpc_call** call_out = nullptr;  // NULL: take-style (the call waits in ready_ under tag)
+    void* tag = nullptr;
     OpTarget target;
   };
 
@@ -118,49 +167,87 @@ class ServerState {
                        {}, [](bool) {});
       return;
     }
-    Deliver(req.call_out, req.target, std::move(call));
+    Deliver(std::move(req), std::move(call));
   }
 
-  static void Deliver(polyrpc_call** call_out, const OpTarget& target,
-                      std::shared_ptr<polyrpc::ServerCall> call) {
-    if (target.cq && target.cq->IsDestroyed()) {
-      // Nobody will ever see this call (and call_out may be gone with the cq's owner): end it
-      // now rather than leave the client waiting for its deadline.
-      call->Cancel();
-      target.Deliver(false);
-      return;
-    }
+  void Deliver(Request req, std::shared_ptr<polyrpc::ServerCall> call) {
+    const OpTarget& target = req.target;
     polyrpc_call* handle = nullptr;
-    try {
-      handle = polyrpc_capi_wrap_server_call(call);
-    } catch (...) {
+    if (!(target.cq && target.cq->IsDestroyed())) {
+      try {
+        handle = polyrpc_capi_wrap_server_call(call);
+      } catch (...) {
+        handle = nullptr;
+      }
+    }
+    if (handle == nullptr) {
+      // Nobody will ever see this call (and call_out may be gone with the cq's owner), or no
+      // memory for its handle: end it now rather than leave the client waiting for its deadline.
       call->Cancel();
+      if (req.call_out == nullptr) {
+        std::lock_guard<std::mutex> lock(mu_);
+        tags_.erase(req.tag);
+      }
       target.Deliver(false);
       return;
     }
-    *call_out = handle;
+    if (req.call_out != nullptr) {
+      *req.call_out = handle;
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_[req.tag] = handle;
+    }
     target.Deliver(true);
   }
 
+ public:
+  // Calls received for take-style requests and never taken: cancelled with the server.
+  void DropUntaken() {
+    std::unordered_map<void*, polyrpc_call*> ready;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready.swap(ready_);
+      tags_.clear();
+    }
+    for (auto& [tag, call] : ready) polyrpc_call_destroy(call);
+  }
+
+ private:
   std::unique_ptr<polyrpc::Server> server_;
+  std::mutex health_mu_;
+  std::shared_ptr<polyrpc::HealthService> health_;
   std::mutex mu_;
   bool started_ = false;
   bool shutdown_ = false;
   std::deque<Request> requests_;
   std::deque<std::shared_ptr<polyrpc::ServerCall>> incoming_;
+  std::unordered_set<void*> tags_;                  // take-style requests pending or untaken
+  std::unordered_map<void*, polyrpc_call*> ready_;  // their calls, until taken
   std::mutex shutdown_mu_;
 };
+
+void ShutdownServerState(ServerState& state, polyrpc::Deadline deadline) {
+  state.Shutdown(deadline);
+  state.DropUntaken();
+}
 
 namespace {
 ServerHandle* CheckServerHandle(polyrpc_server* s) {
   auto* s_h = Check(s, kServerTag, "server");
-  if (s_h->pid != CurrentPid()) {
-    Throw(POLYRPC_ERROR_CLOSED, "the server belongs to the parent process (fork)");
+  if (s_h->owner != CurrentOwner()) {
+    ThrowForeignOwner(s_h->owner, "server");
   }
   return s_h;
 }
 ServerState& CheckServer(polyrpc_server* s) { return *CheckServerHandle(s)->state; }
 }  // namespace
+
+void EnableServerReflection(polyrpc_server* server,
+                            std::shared_ptr<polyrpc::DescriptorDatabase> db) {
+  ServerState& st = CheckServer(server);
+  st.RequireNotStarted("enable_reflection");
+  polyrpc::EnableReflectionService(st.server(), std::move(db));
+}
 
 }  // namespace polyrpc::capi
 
@@ -174,8 +261,9 @@ polyrpc_error_t polyrpc_server_create(const polyrpc_options_t* opts, polyrpc_ser
   *out = nullptr;
   const OptionsHandle* opts_h = opts ? Check(opts, kOptionsTag, "options") : nullptr;
   auto s = std::make_unique<ServerHandle>();
-  s->pid = CurrentPid();
+  s->owner = CurrentOwner();
   s->state = std::make_shared<ServerState>(opts_h ? opts_h->options : polyrpc::Options());
+  RegisterServer(s->state);
   *out = ToC(s.release());
   return POLYRPC_OK;
   POLYRPC_API_CATCH
@@ -192,7 +280,9 @@ polyrpc_error_t polyrpc_server_add_listener(polyrpc_server_t* server, const char
   std::string error;
   int bound = st.server().AddListener(address, creds_h->creds, &error);
   if (bound < 0) {
-    Throw(ClassifySetupError(error, POLYRPC_ERROR_IO),
+    Throw(creds_h->creds && creds_h->creds->tls
+              ? ClassifySetupError(error, POLYRPC_ERROR_IO, address)
+              : POLYRPC_ERROR_IO,
           std::string("cannot listen on \"") + address + "\": " + error);
   }
   if (port) *port = bound;
@@ -219,6 +309,27 @@ polyrpc_error_t polyrpc_server_enable_generic(polyrpc_server_t* server) {
   POLYRPC_API_CATCH
 }
 
+polyrpc_error_t polyrpc_server_enable_health(polyrpc_server_t* server) {
+  POLYRPC_API_TRY
+  ServerState& st = CheckServer(server);
+  st.RequireNotStarted("enable_health");
+  st.EnableHealth();
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
+polyrpc_error_t polyrpc_server_set_health_status(polyrpc_server_t* server, const char* service,
+                                                 int status) {
+  POLYRPC_API_TRY
+  ServerState& st = CheckServer(server);
+  RequireArg(service != nullptr, "service is NULL (\"\" is the whole server)");
+  RequireArg(status >= POLYRPC_HEALTH_UNKNOWN && status <= POLYRPC_HEALTH_SERVICE_UNKNOWN,
+             "status is not a polyrpc_health_status_t");
+  st.SetHealthStatus(service, status);
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
 polyrpc_error_t polyrpc_server_start(polyrpc_server_t* server) {
   POLYRPC_API_TRY
   CheckServer(server).Start();
@@ -226,31 +337,49 @@ polyrpc_error_t polyrpc_server_start(polyrpc_server_t* server) {
   POLYRPC_API_CATCH
 }
 
-polyrpc_error_t polyrpc_server_request_call(polyrpc_server_t* server, polyrpc_call_t** call_out,
-                                            polyrpc_cq_t* cq, void* tag) {
-  POLYRPC_API_TRY
+namespace {
+// polyrpc_server_request_call and _v2 (call_out NULL).
+polyrpc_error_t RequestCall(polyrpc_server_t* server, polyrpc_call_t** call_out, polyrpc_cq_t* cq,
+                            void* tag) {
   ServerState& st = CheckServer(server);
-  RequireArg(call_out != nullptr, "call_out is NULL");
-  *call_out = nullptr;
-  OpTarget target;
-  if (cq) {
-    target.cq = Check(cq, kCqTag, "cq")->q;
-    target.tag = tag;
-    target.cq->BeginOp();
-  } else {
-    target.waiter = std::make_shared<OpWaiter>();
-  }
+  OpTarget target = MakeTarget(cq, tag);
   std::shared_ptr<OpWaiter> waiter = target.waiter;
-  std::shared_ptr<CompletionQueue> q = target.cq;
+  OpTarget abandon = target;  // what to undo if the request is not taken
   // Keep the state alive while blocked, even if another thread destroys the handle.
   std::shared_ptr<ServerState> keep = CheckServerHandle(server)->state;
   try {
-    st.RequestCall(call_out, target);
+    st.RequestCall(call_out, tag, target);
   } catch (...) {
-    if (q) q->AbandonOp();  // the request was not taken: no completion will come
+    abandon.Abandon();  // the request was not taken: no completion will come
     throw;
   }
   if (waiter && !waiter->Wait()) Throw(POLYRPC_ERROR_CLOSED, "the server shut down");
+  return POLYRPC_OK;
+}
+}  // namespace
+
+polyrpc_error_t polyrpc_server_request_call(polyrpc_server_t* server, polyrpc_call_t** call_out,
+                                            polyrpc_cq_t* cq, void* tag) {
+  POLYRPC_API_TRY
+  RequireArg(call_out != nullptr, "call_out is NULL");
+  *call_out = nullptr;
+  return RequestCall(server, call_out, cq, tag);
+  POLYRPC_API_CATCH
+}
+
+polyrpc_error_t polyrpc_server_request_call_v2(polyrpc_server_t* server, polyrpc_cq_t* cq,
+                                               void* tag) {
+  POLYRPC_API_TRY
+  return RequestCall(server, nullptr, cq, tag);
+  POLYRPC_API_CATCH
+}
+
+polyrpc_error_t polyrpc_server_take_call(polyrpc_server_t* server, void* tag,
+                                         polyrpc_call_t** out) {
+  POLYRPC_API_TRY
+  RequireArg(out != nullptr, "out is NULL");
+  *out = nullptr;
+  *out = CheckServer(server).TakeCall(tag);
   return POLYRPC_OK;
   POLYRPC_API_CATCH
 }
@@ -265,16 +394,42 @@ polyrpc_error_t polyrpc_server_shutdown(polyrpc_server_t* server, int64_t timeou
   POLYRPC_API_CATCH
 }
 
+polyrpc_error_t polyrpc_server_shutdown_async(polyrpc_server_t* server, int64_t timeout_ms,
+                                              polyrpc_cq_t* cq, void* tag) {
+  POLYRPC_API_TRY
+  CheckServer(server);
+  RequireArg(cq != nullptr, "cq is NULL (polyrpc_server_shutdown blocks)");
+  std::shared_ptr<ServerState> state = CheckServerHandle(server)->state;
+  OpTarget target = MakeTarget(cq, tag);
+  polyrpc::Deadline deadline =
+      timeout_ms < 0 ? polyrpc::InfiniteDeadline()
+                     : polyrpc::DeadlineAfter(std::chrono::milliseconds(timeout_ms));
+  // The first phase (no new requests, pending ones failed) happens in Shutdown too, but on the
+  // waiting thread; the thread keeps the state alive until it is done.
+  try {
+    std::thread([state = std::move(state), target, deadline] {
+      state->Shutdown(deadline);
+      target.Deliver(true);
+    }).detach();
+  } catch (...) {
+    target.Abandon();
+    throw;
+  }
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
 void polyrpc_server_destroy(polyrpc_server_t* server) {
   POLYRPC_API_TRY
   if (server == nullptr) return;
   auto* server_h = Check(server, kServerTag, "server");
-  if (server_h->pid != CurrentPid()) {
+  if (server_h->owner != CurrentOwner()) {
     KeepForever(std::move(server_h->state));  // a parent's server in a fork child
   } else if (server_h->state) {
     // Shut down now, not when the last reference goes: a thread blocked in request_call holds
     // one, and must be released (success=0) by this destroy.
     server_h->state->Shutdown(polyrpc::Clock::now());
+    server_h->state->DropUntaken();
   }
   server_h->state.reset();
   Retire(server_h);

@@ -10,7 +10,7 @@ static void test_version(void) {
   CHECK(strcmp(polyrpc_version(), POLYRPC_VERSION_STRING) == 0);
   CHECK(strcmp(polyrpc_version(), POLYRPC_PROJECT_VERSION) == 0);
   CHECK(polyrpc_version_number() == POLYRPC_VERSION_NUMBER);
-  CHECK(POLYRPC_VERSION_NUMBER == ((0u << 16) | (1u << 8) | 0u));
+  CHECK(POLYRPC_VERSION_NUMBER == ((0u << 16) | (2u << 8) | 0u));
   CHECK(POLYRPC_ABI_VERSION == 1);
 }
 

@@ -543,6 +543,17 @@ static void test_channel_state_and_close(void) {
   CHECK_ERR(polyrpc_channel_create("", creds, NULL, &bad), POLYRPC_ERROR_INVALID_ARGUMENT);
   CHECK_ERR(polyrpc_channel_create("unix:", creds, NULL, &bad), POLYRPC_ERROR_INVALID_ARGUMENT);
   CHECK(bad == NULL);
+  /* A malformed target is INVALID_ARGUMENT whatever words it holds: the error quotes it, and
+   * fuzz/capi_input found "ipv6:::[...ssl..." reported as a TLS error. */
+  CHECK_ERR(polyrpc_channel_create("ipv6:::[grpc.ssl_target_name_override", creds, NULL, &bad),
+            POLYRPC_ERROR_INVALID_ARGUMENT);
+  CHECK_ERR(polyrpc_channel_create("ipv6:[tls]:1", creds, NULL, &bad),
+            POLYRPC_ERROR_INVALID_ARGUMENT);
+  polyrpc_channel_credentials_destroy(creds);
+  CHECK_OK(polyrpc_channel_credentials_create_tls(NULL, NULL, NULL, &creds)); /* system roots */
+  CHECK_ERR(polyrpc_channel_create("ipv6:[tls]:1", creds, NULL, &bad),
+            POLYRPC_ERROR_INVALID_ARGUMENT);
+  CHECK(bad == NULL);
   polyrpc_channel_credentials_destroy(creds);
 }
 

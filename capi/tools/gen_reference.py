@@ -9,9 +9,14 @@ Generated regions sit between marker comments in the Markdown:
   <!-- BEGIN REFERENCE --> ... <!-- END REFERENCE -->
   <!-- BEGIN EXAMPLE capi/examples/client.c --> ... <!-- END EXAMPLE -->
 
+It also checks the doc comments themselves (STYLE.md, "Our C ABI": the header is the
+documentation): every public declaration has a comment of its own, and every function's comment
+has an "Errors:" line and then a "Since X.Y" that agrees with capi/symbols-in-versions.
+
 Usage: gen_reference.py [--check] [--root DIR]
   (no flag)  rewrites docs/c-api.md in place
-  --check    exits 1 (and says which region) if docs/c-api.md is not up to date
+  --check    exits 1 (naming the region, or each declaration and what its comment lacks) if
+             docs/c-api.md is not up to date or a doc comment is incomplete
 """
 
 import argparse
@@ -19,7 +24,8 @@ import os
 import re
 import sys
 
-HEADERS = ["polyrpc.h", "common.h", "cq.h", "credentials.h", "channel.h", "call.h", "server.h"]
+HEADERS = ["polyrpc.h", "common.h", "cq.h", "credentials.h", "channel.h", "call.h", "server.h",
+           "dynamic.h", "observability.h"]
 
 
 def strip_comment(text):
@@ -54,7 +60,8 @@ def declaration_name(decl):
 
 
 def parse_header(path):
-    """Yields ('intro', text), ('section', title, text) and ('decl', name, code, doc) items."""
+    """Yields ('intro', text), ('section', title, text) and ('decl', name, code, doc, own)
+    items; own: the declaration has a comment of its own (above it, or at the end of its line)."""
     src = open(path, encoding="utf-8").read()
     items = []
     i = 0
@@ -90,12 +97,17 @@ def parse_header(path):
                 and "POLYRPC_API" not in stripped):
             # Gather the whole declaration and a comment that trails it on its last line.
             trailing = ""
+            shown_trailing = False  # the trailing comment is part of the code shown
             if stripped.startswith("#define"):
                 end = j
                 m = re.match(r"(#define.*?)\s*(/\*.*\*/)?\s*$", stripped)
                 code = m.group(1)
                 if m.group(2):
+                    # A macro's comment at the end of its line stays there, as for enum values;
+                    # the one above it (e.g. of its group) is the text.
                     trailing = strip_comment(m.group(2))
+                    code = m.group(1) + " " + m.group(2)
+                    shown_trailing = True
             else:
                 if stripped.startswith("typedef") and "{" in stripped:
                     end = src.index(";", src.index("}", i)) + 1
@@ -108,7 +120,8 @@ def parse_header(path):
                     trailing = strip_comment(rest)
                     end = k if k >= 0 else n
             name = declaration_name(code.strip())
-            items.append(("decl", name, code.strip(), pending or trailing))
+            doc = pending or ("" if shown_trailing else trailing)
+            items.append(("decl", name, code.strip(), doc, bool(pending or trailing)))
             pending = None
             i = end
             continue
@@ -116,6 +129,60 @@ def parse_header(path):
             pending = None
         i = j + 1
     return items
+
+
+# Headers (or single declarations, by the name the reference gives them) whose comments the
+# --check does not hold to the rules yet, each with the reason. Remove an entry once it complies.
+DOC_RULES_EXEMPT = {
+}
+
+
+def read_symbol_versions(root):
+    """{symbol: version added} from capi/symbols-in-versions."""
+    versions = {}
+    path = os.path.join(root, "capi", "symbols-in-versions")
+    for line in open(path, encoding="utf-8"):
+        fields = line.split()
+        if fields and not fields[0].startswith("#") and len(fields) >= 2:
+            versions[fields[0]] = fields[1]
+    return versions
+
+
+def check_doc_comments(root):
+    """Problems with the doc comments of the public headers, one line each: every declaration
+    needs a comment of its own; a function's also an "Errors:" line (every error it can return,
+    or "none") followed by "Since X.Y", the version capi/symbols-in-versions gives it."""
+    include_dir = os.path.join(root, "capi", "include")
+    versions = read_symbol_versions(root)
+    problems = []
+    for h in HEADERS:
+        if h in DOC_RULES_EXEMPT:
+            continue
+        for item in parse_header(os.path.join(include_dir, "polyrpc", h)):
+            if item[0] != "decl":
+                continue
+            _, name, code, doc, own = item
+            if name in DOC_RULES_EXEMPT:
+                continue
+            where = "capi/include/polyrpc/%s: %s" % (h, name)
+            if not own:
+                problems.append("%s has no doc comment of its own" % where)
+                continue
+            if not name.endswith("()"):
+                continue  # types and macros: the comment is enough
+            errors = doc.find("Errors:")
+            since = re.search(r"\bSince (\d+\.\d+)", doc)
+            if errors < 0:
+                problems.append('%s: the comment has no "Errors:" line' % where)
+            if not since:
+                problems.append('%s: the comment has no "Since X.Y"' % where)
+            elif errors >= 0 and since.start() < errors:
+                problems.append('%s: "Since" must come after "Errors:"' % where)
+            symbol = name[:-2]
+            if since and symbol in versions and since.group(1) != versions[symbol]:
+                problems.append("%s: the comment says Since %s, capi/symbols-in-versions %s"
+                                % (where, since.group(1), versions[symbol]))
+    return problems
 
 
 def render_reference(include_dir):
@@ -134,7 +201,7 @@ def render_reference(include_dir):
                 if item[2]:
                     out.append(item[2] + "\n")
             else:
-                _, name, code, doc = item
+                _, name, code, doc, _ = item
                 out.append("##### `%s`\n" % name)
                 out.append("```c\n%s\n```\n" % code)
                 if doc:
@@ -185,6 +252,12 @@ def main():
     current = open(doc_path, encoding="utf-8").read()
     wanted = generate(args.root, current)
     if args.check:
+        problems = check_doc_comments(args.root)
+        for p in problems:
+            sys.stderr.write(p + "\n")
+        if problems:
+            sys.stderr.write("%d incomplete doc comment(s): see STYLE.md, \"Our C ABI\"\n"
+                             % len(problems))
         if current != wanted:
             sys.stderr.write("docs/c-api.md is stale: run capi/tools/gen_reference.py\n")
             import difflib
@@ -195,7 +268,9 @@ def main():
                     break
                 sys.stderr.write(line + "\n")
             return 1
-        print("ok: docs/c-api.md is up to date")
+        if problems:
+            return 1
+        print("ok: docs/c-api.md is up to date, every doc comment complete")
         return 0
     if current != wanted:
         with open(doc_path, "w", encoding="utf-8") as f:

@@ -8,5 +8,7 @@
 #include "polyrpc/channel.h"
 #include "polyrpc/call.h"
 #include "polyrpc/server.h"
+#include "polyrpc/dynamic.h"
+#include "polyrpc/observability.h"
 
 #endif /* POLYRPC_H */
