@@ -11,6 +11,26 @@
 #include "naming.h"
 
 namespace polyrpc::codegen {
+
+namespace {
+// protoc's name of a file's descriptor table in <file>.pb.h (compiler/cpp/helpers.cc,
+// FilenameIdentifier): "descriptor_table_" and the file name with every character other than a
+// letter or a digit written as '_' and its hex code ("a/b_c.proto" -> "a_2fb_5fc_2eproto").
+std::string DescriptorTableName(const std::string& filename) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "descriptor_table_";
+  for (unsigned char c : filename) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      out += static_cast<char>(c);
+    } else {
+      out += '_';
+      if (c >= 16) out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+}  // namespace
 namespace {
 
 namespace gp = google::protobuf;
@@ -348,6 +368,11 @@ class CppGenerator : public LanguageGenerator {
       w.Line("void $Service$Service::Register(::polyrpc::Server& server, ::polyrpc::ThreadPool& pool) {",
              {{"Service", s.name}});
       w.Indent();
+      // A file whose messages all come from imports has nothing else that pulls its .pb.cc out
+      // of a static library, and without it the file is missing from protobuf's generated pool
+      // (server reflection would not find the service).
+      w.Line("::polyrpc::proto_internal::KeepDescriptor(&::$table$);",
+             {{"table", DescriptorTableName(model.file->name())}});
       for (size_t j = 0; j < s.methods.size(); ++j) {
         const MethodModel& m = s.methods[j];
         CodeWriter::Vars v = MethodVars(s, m, names[i][j]);

@@ -44,5 +44,9 @@ void WriteFile(google::protobuf::compiler::GeneratorContext* context, const std:
 
 std::unique_ptr<LanguageGenerator> MakeCppGenerator();
 std::unique_ptr<LanguageGenerator> MakePythonGenerator();
+std::unique_ptr<LanguageGenerator> MakeCGenerator();
+std::unique_ptr<LanguageGenerator> MakePhpGenerator();
+std::unique_ptr<LanguageGenerator> MakeCSharpGenerator();
+std::unique_ptr<LanguageGenerator> MakeRubyGenerator();
 
 }  // namespace polyrpc::codegen

@@ -9,6 +9,10 @@ const std::vector<GeneratorEntry>& GeneratorRegistry() {
   static const std::vector<GeneratorEntry> registry = {
       {"cpp", &MakeCppGenerator},
       {"python", &MakePythonGenerator},
+      {"c", &MakeCGenerator},
+      {"php", &MakePhpGenerator},
+      {"csharp", &MakeCSharpGenerator},
+      {"ruby", &MakeRubyGenerator},
   };
   return registry;
 }

@@ -1,6 +1,7 @@
 // protoc-gen-polyrpc: protoc plugin generating polyrpc service stubs.
 //   protoc --plugin=protoc-gen-polyrpc=PATH --polyrpc_out=OUT foo.proto               (C++)
 //   protoc --plugin=protoc-gen-polyrpc=PATH --polyrpc_out=lang=python:OUT foo.proto   (Python)
+//   protoc --plugin=protoc-gen-polyrpc=PATH --c_out=OUT --polyrpc_out=lang=c:OUT foo.proto  (C)
 // The lang= parameter selects a generator from the registry (generator.h); C++ is the default.
 #include <algorithm>
 #include <string>

@@ -29,15 +29,41 @@ GOOD_PROTOS = [
     "reserved_package.proto",
 ]
 # lang -> the --polyrpc_out parameter. C++ uses no parameter: it is the default generator.
-LANGS = {"cpp": "", "python": "lang=python"}
+LANGS = {"cpp": "", "python": "lang=python", "c": "lang=c"}
+LANGS["php"] = "lang=php"
+LANGS["csharp"] = "lang=csharp"
+LANGS["ruby"] = "lang=ruby"
 # (proto, parameter, text that must appear in protoc's error output)
 BAD_INPUTS = [
     ("bad/collision.proto", "lang=python",
      "methods 'import' and 'import_' both map to the Python name 'import_'"),
     ("bad/async_collision.proto", "lang=cpp",
      "methods 'Get' and 'GetAsync' both map to the C++ name 'GetAsync'"),
-    ("keywords.proto", "lang=ruby", "unknown lang=ruby (available: cpp, python)"),
+    ("bad/c_collision.proto", "lang=c",
+     "method 'polyrpc.test.bad.Store.GetHTTP' and method 'polyrpc.test.bad.Store.GetHttp' both map "
+     "to the C name 'polyrpc__test__bad__store_client__get_http'"),
+    ("bad/c_prefix.proto", "lang=c",
+     "the C prefix polyrpc__test__bad__store_client generated for service polyrpc.test.bad.Store "
+     "is protobuf-c's name of message polyrpc.test.bad.StoreClient"),
+    ("keywords.proto", "lang=cobol", "unknown lang=cobol (available: cpp, python, c"),
+    ("bad/php_case.proto", "lang=php",
+     "methods 'Get' and 'get' both map to the PHP method get (PHP method names are case-insensitive)"),
+    ("bad/php_class.proto", "lang=php",
+     "the PHP class Polyrpc\\Test\\Bad\\StoreClient generated for service polyrpc.test.bad.Store clashes "
+     "with message polyrpc.test.bad.StoreClient"),
     ("keywords.proto", "lang=python,frobnicate=1", "unknown parameter 'frobnicate' for lang=python"),
+    ("bad/async_collision.proto", "lang=csharp",
+     "methods 'Get' and 'GetAsync' both map to the C# client method GetAsync"),
+    ("bad/csharp_member.proto", "lang=csharp",
+     "method 'StoreClient' would have the name of the C# class that holds it"),
+    ("keywords.proto", "lang=csharp,marshaller_factory=", "marshaller_factory needs a type name"),
+    ("bad/ruby_module.proto", "lang=ruby",
+     "the Ruby module Polyrpc::Test::Bad::Store generated for service polyrpc.test.bad.Store is "
+     "protoc's Ruby constant of message polyrpc.test.bad.store"),
+    ("bad/ruby_method.proto", "lang=ruby",
+     "method 'Hash' would define the Ruby method hash, which every Ruby object (or stub) needs"),
+    ("bad/c_collision.proto", "lang=ruby",
+     "methods 'GetHTTP' and 'GetHttp' both map to the Ruby method get_http"),
 ]
 
 

@@ -102,6 +102,7 @@ std::shared_ptr<::polyrpc::ClientCall> classClient::RegisterAsync(
 }
 
 void classService::Register(::polyrpc::Server& server, ::polyrpc::ThreadPool& pool) {
+  ::polyrpc::proto_internal::KeepDescriptor(&::descriptor_table_keywords_2eproto);
   ::polyrpc::RegisterUnary<::del, ::delete_>(
       server, pool, "/class/delete",
       [this](::polyrpc::ServerContext& context, const ::del& request,

@@ -26,6 +26,7 @@ std::shared_ptr<::polyrpc::ClientCall> EchoClient::EchoAsync(
 }
 
 void EchoService::Register(::polyrpc::Server& server, ::polyrpc::ThreadPool& pool) {
+  ::polyrpc::proto_internal::KeepDescriptor(&::descriptor_table_reserved_5fpackage_2eproto);
   ::polyrpc::RegisterUnary<::import::namespace::delete::Request, ::import::namespace::delete::Response>(
       server, pool, "/import.namespace.delete.Echo/Echo",
       [this](::polyrpc::ServerContext& context, const ::import::namespace::delete::Request& request,

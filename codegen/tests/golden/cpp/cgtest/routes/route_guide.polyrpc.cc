@@ -104,6 +104,7 @@ std::shared_ptr<::polyrpc::ClientCall> RouteGuideClient::DescribeAsync(
 }
 
 void RouteGuideService::Register(::polyrpc::Server& server, ::polyrpc::ThreadPool& pool) {
+  ::polyrpc::proto_internal::KeepDescriptor(&::descriptor_table_cgtest_2froutes_2froute_5fguide_2eproto);
   ::polyrpc::RegisterUnary<::polyrpc::test::common::Point, ::polyrpc::test::common::Feature>(
       server, pool, "/polyrpc.test.routes.v1.RouteGuide/GetFeature",
       [this](::polyrpc::ServerContext& context, const ::polyrpc::test::common::Point& request,
@@ -156,6 +157,7 @@ std::shared_ptr<::polyrpc::ClientCall> AdminClient::ResetAsync(
 }
 
 void AdminService::Register(::polyrpc::Server& server, ::polyrpc::ThreadPool& pool) {
+  ::polyrpc::proto_internal::KeepDescriptor(&::descriptor_table_cgtest_2froutes_2froute_5fguide_2eproto);
   ::polyrpc::RegisterUnary<::google::protobuf::Empty, ::polyrpc::test::routes::v1::RouteSummary>(
       server, pool, "/polyrpc.test.routes.v1.Admin/Reset",
       [this](::polyrpc::ServerContext& context, const ::google::protobuf::Empty& request,
