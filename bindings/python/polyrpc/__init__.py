@@ -37,6 +37,7 @@ from ._interceptor import (ClientCallDetails, StreamStreamClientInterceptor,  # 
                            StreamUnaryClientInterceptor, UnaryStreamClientInterceptor,
                            UnaryUnaryClientInterceptor, intercept_channel)
 from ._server import Server, ServicerContext, server  # noqa: E402
+from ._services import HealthService, ServingStatus, file_descriptor_set  # noqa: E402
 
 __version__ = _polyrpc.version()
 
@@ -49,12 +50,13 @@ def version() -> str:
 __all__ = [
     "CallCredentials", "Channel", "ChannelConnectivity", "ChannelCredentials", "ClientCallDetails",
     "Compression", "FutureCancelledError", "FutureTimeoutError", "GenericRpcHandler",
-    "HandlerCallDetails", "RpcError", "RpcMethodHandler", "Server", "ServerCredentials",
-    "ServerInterceptor", "ServiceRpcHandler", "ServicerContext", "StatusCode",
+    "HandlerCallDetails", "HealthService", "RpcError", "RpcMethodHandler", "Server", "ServerCredentials",
+    "ServerInterceptor", "ServiceRpcHandler", "ServicerContext", "ServingStatus", "StatusCode",
     "StreamStreamClientInterceptor", "StreamStreamMultiCallable", "StreamUnaryClientInterceptor",
     "StreamUnaryMultiCallable", "UnaryStreamClientInterceptor", "UnaryStreamMultiCallable",
     "UnaryUnaryClientInterceptor", "UnaryUnaryMultiCallable", "access_token_call_credentials",
     "channel_ready_future", "composite_call_credentials", "composite_channel_credentials",
+    "file_descriptor_set",
     "insecure_channel", "insecure_server_credentials", "intercept_channel",
     "method_handlers_generic_handler", "secure_channel", "server", "ssl_channel_credentials",
     "ssl_server_credentials", "stream_stream_rpc_method_handler",

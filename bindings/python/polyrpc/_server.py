@@ -25,6 +25,7 @@ from ._common import (Compression, MetadataType, StatusCode, compression_name, d
                       normalize_options, serialize, status_from_int, status_to_int)
 from ._credentials import ServerCredentials
 from ._handlers import HandlerRegistry, RpcMethodHandler
+from ._services import HealthService, ServerServices
 
 _LOG = logging.getLogger("polyrpc")
 _UNIMPLEMENTED = 12
@@ -282,7 +283,7 @@ def _serve_stream_response(ncall: Any, handler: RpcMethodHandler, behavior: Call
     _send_status(ncall, context)
 
 
-class Server:
+class Server(ServerServices):
     """A gRPC server (``grpc.Server``), created by ``polyrpc.server()``."""
 
     def __init__(self, thread_pool: Any, handlers: Optional[Iterable[Any]] = None,
@@ -308,6 +309,8 @@ class Server:
         self._incoming: Any = None  # serving-loop mode: the core's calls, taken by the loops
         self._loops = 0  # serving loops running or queued on the executor
         self._queued_loops = 0  # of which queued, not yet running
+        self._health: Optional[HealthService] = None
+        self._reflection: Any = None  # (service_names or None, file_descriptors), until start()
         if handlers:
             self.add_generic_rpc_handlers(handlers)
 
@@ -355,6 +358,8 @@ class Server:
         else:
             for path in self._registry.methods:
                 self._native.register_method(path)
+        if self._reflection is not None:
+            self._start_reflection()
         self._native.start()
         workers = self._loop_count()
         if workers:

@@ -885,6 +885,33 @@ class Server {
   void EnableGeneric() {
     Check(polyrpc_server_enable_generic(get()), "polyrpc_server_enable_generic");
   }
+  void EnableHealth() {
+    Check(polyrpc_server_enable_health(get()), "polyrpc_server_enable_health");
+  }
+  void SetHealthStatus(const std::string& service, int status) {
+    Check(polyrpc_server_set_health_status(get(), service.c_str(), status),
+          "polyrpc_server_set_health_status");
+  }
+  // file_set: a serialized FileDescriptorSet (None: only the built-in services described).
+  void EnableReflection(py::object file_set) {
+    polyrpc_descriptor_pool_t* pool = nullptr;
+    if (!file_set.is_none()) {
+      std::string bytes = file_set.cast<std::string>();
+      Check(polyrpc_descriptor_pool_create(&pool), "polyrpc_descriptor_pool_create");
+      polyrpc_error_t err = polyrpc_descriptor_pool_add_file_set(
+          pool, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      if (err != POLYRPC_OK) {
+        std::string msg = polyrpc_last_error();
+        polyrpc_descriptor_pool_destroy(pool);
+        throw py::value_error(msg);
+      }
+    }
+    // The server keeps what it needs of the pool: the handle goes when this returns.
+    std::unique_ptr<polyrpc_descriptor_pool_t, void (*)(polyrpc_descriptor_pool_t*)> guard(
+        pool, polyrpc_descriptor_pool_destroy);
+    polyrpc_server_t* s = get();
+    Check(polyrpc_server_enable_reflection(s, pool), "polyrpc_server_enable_reflection");
+  }
   void Start() {
     polyrpc_server_t* s = get();
     polyrpc_error_t err;
@@ -1142,6 +1169,39 @@ PYBIND11_MODULE(_polyrpc, m) {
   g_zero_copy = ProbeWrap();
   m.attr("ZERO_COPY_SEND") = g_zero_copy;
   m.def("version", [] { return std::string(polyrpc_version()); });
+  // Observability (polyrpc/observability.h): metrics, the metrics endpoint, log level, traces.
+  m.def("metrics_text", [] {
+    polyrpc_buffer_t* b = nullptr;
+    Check(polyrpc_metrics_text(&b), "polyrpc_metrics_text");
+    const uint8_t* d = nullptr;
+    size_t n = 0;
+    polyrpc_buffer_data(b, &d, &n);
+    std::string text(reinterpret_cast<const char*>(d), n);
+    polyrpc_buffer_destroy(b);
+    return text;
+  });
+  m.def("metric", [](const std::string& name) -> py::object {
+    uint64_t v = 0;
+    polyrpc_error_t err = polyrpc_metrics_get(name.c_str(), &v);
+    if (err == POLYRPC_ERROR_NOT_FOUND) return py::none();
+    Check(err, "polyrpc_metrics_get");
+    return py::int_(v);
+  });
+  m.def("serve_metrics", [](const std::string& address) {
+    int port = 0;
+    Check(polyrpc_metrics_serve(address.c_str(), &port), "polyrpc_metrics_serve");
+    return port;
+  });
+  m.def("set_log_level",
+        [](int level) { Check(polyrpc_log_set_level(level), "polyrpc_log_set_level"); });
+  m.def("log_level", [] { return polyrpc_log_level(); });
+  m.def("set_trace_propagation", [](bool on) {
+    Check(polyrpc_trace_set_propagation(on ? 1 : 0), "polyrpc_trace_set_propagation");
+  });
+  m.def("set_current_traceparent", [](py::object tp) {
+    std::string s = tp.is_none() ? std::string() : tp.cast<std::string>();
+    Check(polyrpc_trace_set_current(s.empty() ? nullptr : s.c_str()), "polyrpc_trace_set_current");
+  });
   m.def("status_code_name", [](int code) { return std::string(polyrpc_status_code_name(code)); });
   m.def(
       "drain_releases", [] { DrainReleases(); },
@@ -1268,6 +1328,9 @@ PYBIND11_MODULE(_polyrpc, m) {
       .def("add_listener", &Server::AddListener)
       .def("register_method", &Server::RegisterMethod)
       .def("enable_generic", &Server::EnableGeneric)
+      .def("enable_health", &Server::EnableHealth)
+      .def("set_health_status", &Server::SetHealthStatus, py::arg("service"), py::arg("status"))
+      .def("enable_reflection", &Server::EnableReflection, py::arg("file_set"))
       .def("start", &Server::Start)
       .def("request_call", &Server::RequestCall, py::arg("cq"), py::arg("tag"))
       .def("request_call_blocking", &Server::RequestCallBlocking)

@@ -14,6 +14,7 @@ from .._common import (MetadataType, StatusCode, compression_name, deserialize,
                        normalize_options, serialize, status_from_int, status_to_int)
 from .._credentials import ServerCredentials
 from .._handlers import HandlerRegistry, RpcMethodHandler
+from .._services import ServerServices
 from ._channel import EOF
 from ._poller import Poller, poller
 
@@ -152,8 +153,9 @@ class _AsyncRequestIterator:
         return message
 
 
-class Server:
-    """An asyncio server; create it with ``polyrpc.aio.server()``."""
+class Server(ServerServices):
+    """An asyncio server; create it with ``polyrpc.aio.server()``. ``enable_health()`` and
+    ``enable_reflection()`` as on ``polyrpc.Server``."""
 
     def __init__(self, migration_thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
                  interceptors: Optional[Iterable[Any]] = None, options: Any = None,
@@ -206,6 +208,8 @@ class Server:
         else:
             for path in self._registry.methods:
                 self._native.register_method(path)
+        if self._reflection is not None:
+            self._start_reflection()
         self._native.start()
         self._poller = poller()
         self._terminated = asyncio.Event()
