@@ -1,4 +1,5 @@
-/* polyrpc_c_interop_client: the interop test cases on the polyrpc C API, in C99.
+/* polyrpc_c_interop_client: the interop test cases on the polyrpc C API, in C99, with the
+ * grpc.testing messages of protobuf-c (protoc-c output, generated at build time).
  *
  * Usage: polyrpc_c_interop_client --test_case=NAME [--server_host=localhost] [--server_port=N]
  *   [--server_host_override=foo.test.google.fr] [--use_tls=false] [--use_test_ca=false]
@@ -13,8 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "grpc/testing/empty.pb-c.h"
+#include "grpc/testing/messages.pb-c.h"
 #include "interop_common.h"
-#include "interop_pb.h"
 #include "polyrpc/polyrpc.h"
 
 #define SERVICE "/grpc.testing.TestService/"
@@ -110,15 +112,96 @@ static polyrpc_call_t *new_call(polyrpc_channel_t *ch, const char *method, const
   return call;
 }
 
-/* Sends encoded bytes without copying them; returns the blocking send's result. */
-static polyrpc_error_t send_pb(polyrpc_call_t *call, pb_out_t *o, uint32_t flags) {
+/* ---- messages ---- */
+
+/* Payload bodies are zeros; one read-only block serves every request (the client is
+ * single-threaded and packs each message right after building it). */
+#define MAX_ZEROS ((size_t)8 << 20)
+static const uint8_t *zeros(size_t n) {
+  static uint8_t *block;
+  if (n > MAX_ZEROS) fail("payload of %zu bytes is over the test's %zu", n, MAX_ZEROS);
+  if (block == NULL && (block = alloc_zeros(MAX_ZEROS)) == NULL) fail("out of memory");
+  return block;
+}
+
+static void set_payload(Grpc__Testing__Payload *p, size_t size) {
+  grpc__testing__payload__init(p);
+  p->body.data = (uint8_t *)zeros(size);
+  p->body.len = size;
+}
+
+static void set_bool(Grpc__Testing__BoolValue **field, Grpc__Testing__BoolValue *storage,
+                     int value) {
+  grpc__testing__bool_value__init(storage);
+  storage->value = value ? 1 : 0;
+  *field = storage;
+}
+
+/* A SimpleRequest and the sub-messages it points to, built in place: never copy one (its
+ * pointers would still point into the original). */
+typedef struct simple_req {
+  Grpc__Testing__SimpleRequest msg;
+  Grpc__Testing__Payload payload;
+  Grpc__Testing__BoolValue response_compressed, expect_compressed;
+  Grpc__Testing__EchoStatus response_status;
+} simple_req_t;
+
+/* payload_size < 0: no payload field at all. */
+static void simple_req_init(simple_req_t *r, int32_t response_size, long payload_size) {
+  memset(r, 0, sizeof(*r));
+  grpc__testing__simple_request__init(&r->msg);
+  r->msg.response_size = response_size;
+  if (payload_size >= 0) {
+    set_payload(&r->payload, (size_t)payload_size);
+    r->msg.payload = &r->payload;
+  }
+}
+
+static void simple_req_echo_status(simple_req_t *r, int32_t code, const char *message) {
+  grpc__testing__echo_status__init(&r->response_status);
+  r->response_status.code = code;
+  r->response_status.message = (char *)message;
+  r->msg.response_status = &r->response_status;
+}
+
+#define MAX_PARAMS 16
+/* A StreamingOutputCallRequest and what it points to, built in place like simple_req_t. */
+typedef struct output_req {
+  Grpc__Testing__StreamingOutputCallRequest msg;
+  Grpc__Testing__ResponseParameters params[MAX_PARAMS];
+  Grpc__Testing__ResponseParameters *param_list[MAX_PARAMS];
+  Grpc__Testing__BoolValue compressed[MAX_PARAMS];
+  Grpc__Testing__Payload payload;
+  Grpc__Testing__EchoStatus response_status;
+} output_req_t;
+
+/* n responses of sizes[i] bytes (sizes may be NULL when n is 0); a request payload of
+ * payload_size zeros unless 0. */
+static void output_req_init(output_req_t *r, const int *sizes, size_t n, size_t payload_size) {
+  size_t i;
+  if (n > MAX_PARAMS) fail("%zu response parameters, at most %d", n, MAX_PARAMS);
+  memset(r, 0, sizeof(*r));
+  grpc__testing__streaming_output_call_request__init(&r->msg);
+  for (i = 0; i < n; i++) {
+    grpc__testing__response_parameters__init(&r->params[i]);
+    r->params[i].size = sizes[i];
+    r->param_list[i] = &r->params[i];
+  }
+  r->msg.n_response_parameters = n;
+  r->msg.response_parameters = n ? r->param_list : NULL;
+  if (payload_size) {
+    set_payload(&r->payload, payload_size);
+    r->msg.payload = &r->payload;
+  }
+}
+
+/* ---- call helpers ---- */
+
+/* Packs m and sends it (blocking, no copy of the packed bytes); returns the send's result. */
+static polyrpc_error_t send_msg(polyrpc_call_t *call, const ProtobufCMessage *m, uint32_t flags) {
   polyrpc_buffer_t *b = NULL;
   polyrpc_error_t err;
-  check_api(polyrpc_buffer_create_wrap(o->data ? o->data : (uint8_t *)"", o->len, free, o->data,
-                                       &b),
-            "polyrpc_buffer_create_wrap");
-  o->data = NULL;
-  o->len = o->cap = 0;
+  check_api(pack_message(m, &b), "pack_message");
   err = polyrpc_call_send_message(call, b, flags, NULL, NULL);
   polyrpc_buffer_destroy(b);
   return err;
@@ -143,38 +226,60 @@ static void expect_code(polyrpc_call_t *call, int want, const char *what) {
   const char *message = "";
   int code = finish(call, &message);
   if (code != want) {
-    fail("%s: status %s (%d) \"%s\", want %s", what, polyrpc_status_code_name(code), code,
-         message, polyrpc_status_code_name(want));
+    fail("%s: status %s (%d) \"%s\", want %s", what, polyrpc_status_code_name(code), code, message,
+         polyrpc_status_code_name(want));
   }
 }
 
-static void check_zero_payload(const uint8_t *body, size_t got, size_t want, const char *what) {
-  size_t i;
+/* The payload (NULL: absent, as an empty one) must be want zero bytes. */
+static void check_zero_payload(const Grpc__Testing__Payload *p, size_t want, const char *what) {
+  size_t i, got = p ? p->body.len : 0;
   if (got != want) fail("%s: payload of %zu bytes, want %zu", what, got, want);
   for (i = 0; i < got; i++) {
-    if (body[i] != 0) fail("%s: payload byte %zu is %d, want 0", what, i, body[i]);
+    if (p->body.data[i] != 0) fail("%s: payload byte %zu is %d, want 0", what, i, p->body.data[i]);
   }
+}
+
+static void check_simple_response(const polyrpc_buffer_t *b, size_t want, const char *what) {
+  Grpc__Testing__SimpleResponse *r = (Grpc__Testing__SimpleResponse *)unpack_message(
+      &grpc__testing__simple_response__descriptor, b);
+  if (r == NULL) fail("%s: malformed SimpleResponse", what);
+  check_zero_payload(r->payload, want, what);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static int32_t aggregated_size(const polyrpc_buffer_t *b, const char *what) {
+  int32_t total;
+  Grpc__Testing__StreamingInputCallResponse *r =
+      (Grpc__Testing__StreamingInputCallResponse *)unpack_message(
+          &grpc__testing__streaming_input_call_response__descriptor, b);
+  if (r == NULL) fail("%s: malformed StreamingInputCallResponse", what);
+  total = r->aggregated_payload_size;
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  return total;
+}
+
+static void check_output_response(const polyrpc_buffer_t *b, size_t want, const char *what) {
+  Grpc__Testing__StreamingOutputCallResponse *r =
+      (Grpc__Testing__StreamingOutputCallResponse *)unpack_message(
+          &grpc__testing__streaming_output_call_response__descriptor, b);
+  if (r == NULL) fail("%s: malformed StreamingOutputCallResponse", what);
+  check_zero_payload(r->payload, want, what);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
 /* One UnaryCall; returns the status code; on OK checks the payload size. */
-static int unary(polyrpc_channel_t *ch, const simple_request_t *req, const call_opts_t *o,
+static int unary(polyrpc_channel_t *ch, const simple_req_t *req, const call_opts_t *o,
                  uint32_t flags, int *resp_compressed, polyrpc_call_t **keep_call) {
   polyrpc_call_t *call = new_call(ch, SERVICE "UnaryCall", o);
-  pb_out_t out = {0};
   polyrpc_buffer_t *resp;
   int code;
-  encode_simple_request(req, &out);
-  send_pb(call, &out, flags | POLYRPC_WRITE_LAST);
+  send_msg(call, &req->msg.base, flags | POLYRPC_WRITE_LAST);
   resp = recv_msg(call, resp_compressed);
   code = finish(call, NULL);
   if (code == 0) {
-    const uint8_t *data;
-    size_t len;
-    simple_response_t r;
     if (resp == NULL) fail("UnaryCall: OK without a response");
-    polyrpc_buffer_data(resp, &data, &len);
-    if (decode_simple_response(data, len, &r) != 0) fail("UnaryCall: malformed SimpleResponse");
-    check_zero_payload(r.payload_body, r.payload_size, (size_t)req->response_size, "UnaryCall");
+    check_simple_response(resp, (size_t)req->msg.response_size, "UnaryCall");
   }
   polyrpc_buffer_destroy(resp);
   if (keep_call) {
@@ -185,83 +290,66 @@ static int unary(polyrpc_channel_t *ch, const simple_request_t *req, const call_
   return code;
 }
 
-static simple_request_t large_request(void) {
-  simple_request_t r;
-  memset(&r, 0, sizeof(r));
-  r.response_size = 314159;
-  r.has_payload = 1;
-  r.payload_size = 271828;
-  return r;
-}
-
-static void output_request(streaming_output_request_t *r, const int *sizes, size_t n,
-                           size_t payload) {
-  size_t i;
-  memset(r, 0, sizeof(*r));
-  r->n_params = n;
-  for (i = 0; i < n; i++) r->params[i].size = sizes[i];
-  if (payload) {
-    r->has_payload = 1;
-    r->payload_size = payload;
-  }
-}
+static void large_request(simple_req_t *r) { simple_req_init(r, 314159, 271828); }
 
 /* Receives one StreamingOutputCallResponse and checks its size. */
 static void recv_output(polyrpc_call_t *call, size_t want, const char *what, int *compressed) {
-  const uint8_t *body, *data;
-  size_t body_len, len;
   polyrpc_buffer_t *b = recv_msg(call, compressed);
   if (b == NULL) fail("%s: stream ended early", what);
-  polyrpc_buffer_data(b, &data, &len);
-  if (decode_streaming_output_response(data, len, &body, &body_len) != 0) {
-    fail("%s: malformed StreamingOutputCallResponse", what);
-  }
-  check_zero_payload(body, body_len, want, what);
+  check_output_response(b, want, what);
   polyrpc_buffer_destroy(b);
 }
 
 /* ---- gRPC cases ---- */
 
 static void empty_unary(void) {
+  Grpc__Testing__Empty req = GRPC__TESTING__EMPTY__INIT;
+  Grpc__Testing__Empty *reply;
   polyrpc_call_t *call = new_call(g_channel, SERVICE "EmptyCall", NULL);
-  pb_out_t out = {0};
   polyrpc_buffer_t *resp;
-  send_pb(call, &out, POLYRPC_WRITE_LAST);
+  send_msg(call, &req.base, POLYRPC_WRITE_LAST);
   resp = recv_msg(call, NULL);
   expect_code(call, 0, "EmptyCall");
   if (resp == NULL || polyrpc_buffer_length(resp) != 0) fail("EmptyCall: response is not empty");
+  reply = (Grpc__Testing__Empty *)unpack_message(&grpc__testing__empty__descriptor, resp);
+  if (reply == NULL) fail("EmptyCall: malformed Empty");
+  protobuf_c_message_free_unpacked(&reply->base, NULL);
   polyrpc_buffer_destroy(resp);
   polyrpc_call_destroy(call);
 }
 
 static void large_unary(void) {
-  simple_request_t req = large_request();
-  int code = unary(g_channel, &req, NULL, 0, NULL, NULL);
+  simple_req_t req;
+  int code;
+  large_request(&req);
+  code = unary(g_channel, &req, NULL, 0, NULL, NULL);
   if (code != 0) fail("large_unary: status %d", code);
+}
+
+/* Sends one StreamingInputCallRequest with size zeros (expect_compressed < 0: unset). */
+static polyrpc_error_t send_input(polyrpc_call_t *call, size_t size, int expect_compressed,
+                                  uint32_t flags) {
+  Grpc__Testing__StreamingInputCallRequest r = GRPC__TESTING__STREAMING_INPUT_CALL_REQUEST__INIT;
+  Grpc__Testing__Payload payload;
+  Grpc__Testing__BoolValue expect;
+  set_payload(&payload, size);
+  r.payload = &payload;
+  if (expect_compressed >= 0) set_bool(&r.expect_compressed, &expect, expect_compressed);
+  return send_msg(call, &r.base, flags);
 }
 
 static void client_streaming(void) {
   static const int sizes[] = {27182, 8, 1828, 45904};
   polyrpc_call_t *call = new_call(g_channel, SERVICE "StreamingInputCall", NULL);
   polyrpc_buffer_t *resp;
-  const uint8_t *data;
-  size_t len, i;
-  int32_t total = 0;
-  for (i = 0; i < 4; i++) {
-    streaming_input_request_t r;
-    pb_out_t out = {0};
-    memset(&r, 0, sizeof(r));
-    r.has_payload = 1;
-    r.payload_size = (size_t)sizes[i];
-    encode_streaming_input_request(&r, &out);
-    check_api(send_pb(call, &out, 0), "send");
-  }
+  size_t i;
+  int32_t total;
+  for (i = 0; i < 4; i++) check_api(send_input(call, (size_t)sizes[i], -1, 0), "send");
   check_api(polyrpc_call_close_send(call, NULL, NULL), "close_send");
   resp = recv_msg(call, NULL);
   expect_code(call, 0, "StreamingInputCall");
   if (resp == NULL) fail("client_streaming: no response");
-  polyrpc_buffer_data(resp, &data, &len);
-  decode_streaming_input_response(data, len, &total);
+  total = aggregated_size(resp, "client_streaming");
   if (total != 74922) fail("client_streaming: aggregated_payload_size %d, want 74922", total);
   polyrpc_buffer_destroy(resp);
   polyrpc_call_destroy(call);
@@ -269,32 +357,26 @@ static void client_streaming(void) {
 
 static void server_streaming(void) {
   static const int sizes[] = {31415, 9, 2653, 58979};
-  streaming_output_request_t *req = (streaming_output_request_t *)malloc(sizeof(*req));
+  output_req_t req;
   polyrpc_call_t *call = new_call(g_channel, SERVICE "StreamingOutputCall", NULL);
-  pb_out_t out = {0};
   size_t i;
-  output_request(req, sizes, 4, 0);
-  encode_streaming_output_request(req, &out);
-  check_api(send_pb(call, &out, POLYRPC_WRITE_LAST), "send");
+  output_req_init(&req, sizes, 4, 0);
+  check_api(send_msg(call, &req.msg.base, POLYRPC_WRITE_LAST), "send");
   for (i = 0; i < 4; i++) recv_output(call, (size_t)sizes[i], "server_streaming", NULL);
   if (recv_msg(call, NULL) != NULL) fail("server_streaming: more than 4 responses");
   expect_code(call, 0, "StreamingOutputCall");
   polyrpc_call_destroy(call);
-  free(req);
 }
 
 static void ping_pong_rounds(polyrpc_call_t *call, const int *req_sizes, const int *resp_sizes,
                              size_t rounds, const char *what) {
-  streaming_output_request_t *req = (streaming_output_request_t *)malloc(sizeof(*req));
+  output_req_t req;
   size_t i;
   for (i = 0; i < rounds; i++) {
-    pb_out_t out = {0};
-    output_request(req, &resp_sizes[i], 1, (size_t)req_sizes[i]);
-    encode_streaming_output_request(req, &out);
-    check_api(send_pb(call, &out, 0), "send");
+    output_req_init(&req, &resp_sizes[i], 1, (size_t)req_sizes[i]);
+    check_api(send_msg(call, &req.msg.base, 0), "send");
     recv_output(call, (size_t)resp_sizes[i], what, NULL);
   }
-  free(req);
 }
 
 static void ping_pong(void) {
@@ -337,18 +419,14 @@ static void cancel_after_first_response(void) {
 static void timeout_on_sleeping_server(void) {
   call_opts_t o = {1, NULL, NULL, NULL};
   polyrpc_call_t *call = new_call(g_channel, SERVICE "FullDuplexCall", &o);
-  streaming_output_request_t *req = (streaming_output_request_t *)malloc(sizeof(*req));
-  pb_out_t out = {0};
-  output_request(req, NULL, 0, 27182);
-  encode_streaming_output_request(req, &out);
-  (void)send_pb(call, &out, 0); /* may fail: the deadline may already have passed */
+  output_req_t req;
+  output_req_init(&req, NULL, 0, 27182);
+  (void)send_msg(call, &req.msg.base, 0); /* may fail: the deadline may already have passed */
   expect_code(call, POLYRPC_STATUS_DEADLINE_EXCEEDED, "timeout_on_sleeping_server");
   polyrpc_call_destroy(call);
-  free(req);
 }
 
-static int md_equals(const polyrpc_metadata_t *md, const char *key, const uint8_t *want,
-                     size_t n) {
+static int md_equals(const polyrpc_metadata_t *md, const char *key, const uint8_t *want, size_t n) {
   const uint8_t *v;
   size_t len;
   return polyrpc_metadata_find(md, key, &v, &len) == POLYRPC_OK && len == n &&
@@ -361,9 +439,8 @@ static void echo_metadata_case(const char *initial, const uint8_t *trailing, siz
   polyrpc_metadata_t *md = NULL;
   call_opts_t o = {-1, NULL, NULL, NULL};
   polyrpc_call_t *call;
-  simple_request_t req;
-  streaming_output_request_t *sreq = (streaming_output_request_t *)malloc(sizeof(*sreq));
-  pb_out_t out = {0};
+  simple_req_t req;
+  output_req_t sreq;
   int sizes[1];
   check_api(polyrpc_metadata_create(&md), "metadata");
   check_api(polyrpc_metadata_add(md, "x-grpc-test-echo-initial", (const uint8_t *)initial,
@@ -373,10 +450,7 @@ static void echo_metadata_case(const char *initial, const uint8_t *trailing, siz
             "metadata add");
   o.md = md;
 
-  memset(&req, 0, sizeof(req));
-  req.response_size = response_size;
-  req.has_payload = 1;
-  req.payload_size = payload_size;
+  simple_req_init(&req, response_size, (long)payload_size);
   if (unary(g_channel, &req, &o, 0, NULL, &call) != 0) fail("%s: UnaryCall failed", name);
   if (!md_equals(polyrpc_call_initial_metadata(call), "x-grpc-test-echo-initial",
                  (const uint8_t *)initial, strlen(initial))) {
@@ -390,9 +464,8 @@ static void echo_metadata_case(const char *initial, const uint8_t *trailing, siz
 
   call = new_call(g_channel, SERVICE "FullDuplexCall", &o);
   sizes[0] = response_size;
-  output_request(sreq, sizes, 1, payload_size);
-  encode_streaming_output_request(sreq, &out);
-  check_api(send_pb(call, &out, 0), "send");
+  output_req_init(&sreq, sizes, 1, payload_size);
+  check_api(send_msg(call, &sreq.msg.base, 0), "send");
   check_api(polyrpc_call_recv_initial_metadata(call, NULL, NULL), "recv_initial_metadata");
   if (!md_equals(polyrpc_call_initial_metadata(call), "x-grpc-test-echo-initial",
                  (const uint8_t *)initial, strlen(initial))) {
@@ -407,27 +480,21 @@ static void echo_metadata_case(const char *initial, const uint8_t *trailing, siz
   }
   polyrpc_call_destroy(call);
   polyrpc_metadata_destroy(md);
-  free(sreq);
 }
 
 static void custom_metadata(void) {
   static const uint8_t trailing[] = {0xab, 0xab, 0xab};
-  echo_metadata_case("test_initial_metadata_value", trailing, 3, 314159, 271828,
-                     "custom_metadata");
+  echo_metadata_case("test_initial_metadata_value", trailing, 3, 314159, 271828, "custom_metadata");
 }
 
 static void status_case(const char *message, const char *name) {
-  simple_request_t req;
-  streaming_output_request_t *sreq = (streaming_output_request_t *)malloc(sizeof(*sreq));
+  simple_req_t req;
+  output_req_t sreq;
   polyrpc_call_t *call;
   const char *got = NULL;
   int code;
-  pb_out_t out = {0};
-  memset(&req, 0, sizeof(req));
-  req.response_status.present = 1;
-  req.response_status.code = 2;
-  req.response_status.message = (const uint8_t *)message;
-  req.response_status.message_len = strlen(message);
+  simple_req_init(&req, 0, -1);
+  simple_req_echo_status(&req, 2, message);
   code = unary(g_channel, &req, NULL, 0, NULL, &call);
   polyrpc_call_status(call, NULL, &got);
   if (code != 2 || strcmp(got, message) != 0) {
@@ -435,18 +502,17 @@ static void status_case(const char *message, const char *name) {
   }
   polyrpc_call_destroy(call);
 
-  memset(sreq, 0, sizeof(*sreq));
-  sreq->response_status = req.response_status;
+  output_req_init(&sreq, NULL, 0, 0);
+  sreq.response_status = req.response_status;
+  sreq.msg.response_status = &sreq.response_status;
   call = new_call(g_channel, SERVICE "FullDuplexCall", NULL);
-  encode_streaming_output_request(sreq, &out);
-  check_api(send_pb(call, &out, 0), "send");
+  check_api(send_msg(call, &sreq.msg.base, 0), "send");
   check_api(polyrpc_call_close_send(call, NULL, NULL), "close_send");
   code = finish(call, &got);
   if (code != 2 || strcmp(got, message) != 0) {
     fail("%s: FullDuplexCall status %d \"%s\", want 2 \"%s\"", name, code, got, message);
   }
   polyrpc_call_destroy(call);
-  free(sreq);
 }
 
 static void status_code_and_message(void) {
@@ -454,15 +520,16 @@ static void status_code_and_message(void) {
 }
 
 static void special_status_message(void) {
-  status_case("\t\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba and non-BMP "
-              "\xf0\x9f\x98\x88\t\n",
-              "special_status_message");
+  status_case(
+      "\t\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba and non-BMP "
+      "\xf0\x9f\x98\x88\t\n",
+      "special_status_message");
 }
 
 static void unimplemented(const char *method, const char *name) {
+  Grpc__Testing__Empty req = GRPC__TESTING__EMPTY__INIT;
   polyrpc_call_t *call = new_call(g_channel, method, NULL);
-  pb_out_t out = {0};
-  (void)send_pb(call, &out, POLYRPC_WRITE_LAST);
+  (void)send_msg(call, &req.base, POLYRPC_WRITE_LAST);
   expect_code(call, POLYRPC_STATUS_UNIMPLEMENTED, name);
   polyrpc_call_destroy(call);
 }
@@ -476,12 +543,12 @@ static void unimplemented_service(void) {
 }
 
 static void client_compressed_unary(void) {
-  simple_request_t req = large_request();
+  simple_req_t req;
   call_opts_t gz = {-1, NULL, "gzip", NULL};
   int code;
+  large_request(&req);
   /* Probe: the server must refuse an uncompressed request that claims to be compressed. */
-  req.expect_compressed.present = 1;
-  req.expect_compressed.value = 1;
+  set_bool(&req.msg.expect_compressed, &req.expect_compressed, 1);
   code = unary(g_channel, &req, NULL, 0, NULL, NULL);
   if (code != POLYRPC_STATUS_INVALID_ARGUMENT) {
     fail("client_compressed_unary: probe got %d, want INVALID_ARGUMENT", code);
@@ -494,10 +561,10 @@ static void client_compressed_unary(void) {
 }
 
 static void server_compressed_unary(void) {
-  simple_request_t req = large_request();
+  simple_req_t req;
   int compressed = -1, code;
-  req.response_compressed.present = 1;
-  req.response_compressed.value = 1;
+  large_request(&req);
+  set_bool(&req.msg.response_compressed, &req.response_compressed, 1);
   code = unary(g_channel, &req, NULL, 0, &compressed, NULL);
   if (code != 0 || compressed != 1) {
     fail("server_compressed_unary: status %d, compressed %d; want 0, 1", code, compressed);
@@ -511,39 +578,24 @@ static void server_compressed_unary(void) {
 
 static void client_compressed_streaming(void) {
   call_opts_t gz = {-1, NULL, "gzip", NULL};
-  streaming_input_request_t r;
   polyrpc_call_t *call;
   polyrpc_buffer_t *resp;
-  pb_out_t out = {0};
-  int32_t total = 0;
-  const uint8_t *data;
-  size_t len;
+  int32_t total;
   /* Probe. */
   call = new_call(g_channel, SERVICE "StreamingInputCall", NULL);
-  memset(&r, 0, sizeof(r));
-  r.has_payload = 1;
-  r.payload_size = 27182;
-  r.expect_compressed.present = 1;
-  r.expect_compressed.value = 1;
-  encode_streaming_input_request(&r, &out);
-  (void)send_pb(call, &out, 0);
+  (void)send_input(call, 27182, 1, 0);
   (void)polyrpc_call_close_send(call, NULL, NULL);
   expect_code(call, POLYRPC_STATUS_INVALID_ARGUMENT, "client_compressed_streaming probe");
   polyrpc_call_destroy(call);
 
   call = new_call(g_channel, SERVICE "StreamingInputCall", &gz);
-  encode_streaming_input_request(&r, &out);
-  check_api(send_pb(call, &out, 0), "send");
-  r.payload_size = 45904;
-  r.expect_compressed.value = 0;
-  encode_streaming_input_request(&r, &out);
-  check_api(send_pb(call, &out, POLYRPC_WRITE_NO_COMPRESS), "send");
+  check_api(send_input(call, 27182, 1, 0), "send");
+  check_api(send_input(call, 45904, 0, POLYRPC_WRITE_NO_COMPRESS), "send");
   check_api(polyrpc_call_close_send(call, NULL, NULL), "close_send");
   resp = recv_msg(call, NULL);
   expect_code(call, 0, "client_compressed_streaming");
   if (resp == NULL) fail("client_compressed_streaming: no response");
-  polyrpc_buffer_data(resp, &data, &len);
-  decode_streaming_input_response(data, len, &total);
+  total = aggregated_size(resp, "client_compressed_streaming");
   if (total != 73086) fail("client_compressed_streaming: aggregated %d, want 73086", total);
   polyrpc_buffer_destroy(resp);
   polyrpc_call_destroy(call);
@@ -551,17 +603,13 @@ static void client_compressed_streaming(void) {
 
 static void server_compressed_streaming(void) {
   static const int sizes[] = {31415, 92653};
-  streaming_output_request_t *req = (streaming_output_request_t *)malloc(sizeof(*req));
+  output_req_t req;
   polyrpc_call_t *call = new_call(g_channel, SERVICE "StreamingOutputCall", NULL);
-  pb_out_t out = {0};
   int c1 = -1, c2 = -1;
-  output_request(req, sizes, 2, 0);
-  req->params[0].compressed.present = 1;
-  req->params[0].compressed.value = 1;
-  req->params[1].compressed.present = 1;
-  req->params[1].compressed.value = 0;
-  encode_streaming_output_request(req, &out);
-  check_api(send_pb(call, &out, POLYRPC_WRITE_LAST), "send");
+  output_req_init(&req, sizes, 2, 0);
+  set_bool(&req.params[0].compressed, &req.compressed[0], 1);
+  set_bool(&req.params[1].compressed, &req.compressed[1], 0);
+  check_api(send_msg(call, &req.msg.base, POLYRPC_WRITE_LAST), "send");
   recv_output(call, 31415, "server_compressed_streaming", &c1);
   recv_output(call, 92653, "server_compressed_streaming", &c2);
   expect_code(call, 0, "server_compressed_streaming");
@@ -569,7 +617,6 @@ static void server_compressed_streaming(void) {
     fail("server_compressed_streaming: compressed flags %d, %d; want 1, 0", c1, c2);
   }
   polyrpc_call_destroy(call);
-  free(req);
 }
 
 /* ---- polyrpc cases ---- */
@@ -583,17 +630,13 @@ static void metadata_binary_unicode(void) {
   int i;
   for (i = 0; i < 256; i++) trailing[i] = (uint8_t)i;
   memcpy(trailing + 256, unicode, sizeof(unicode) - 1);
-  echo_metadata_case(initial, trailing, 256 + sizeof(unicode) - 1, 1, 1,
-                     "metadata_binary_unicode");
+  echo_metadata_case(initial, trailing, 256 + sizeof(unicode) - 1, 1, 1, "metadata_binary_unicode");
 }
 
 static void large_message_4mib(void) {
-  simple_request_t req;
+  simple_req_t req;
   int code;
-  memset(&req, 0, sizeof(req));
-  req.response_size = 4194240;
-  req.has_payload = 1;
-  req.payload_size = 4194240;
+  simple_req_init(&req, 4194240, 4194240);
   code = unary(g_channel, &req, NULL, 0, NULL, NULL);
   if (code != 0) fail("large_message_4mib: status %d", code);
 }
@@ -609,25 +652,19 @@ static void concurrent_streams(void) {
   check_api(polyrpc_cq_create(&cq), "polyrpc_cq_create");
   memset(received, 0, sizeof(received));
   for (i = 0; i < kUnary + kStreams; i++) {
-    pb_out_t out = {0};
     polyrpc_buffer_t *b = NULL;
     if (i < kUnary) {
-      simple_request_t req;
-      memset(&req, 0, sizeof(req));
-      req.response_size = i + 1;
-      req.has_payload = 1;
-      req.payload_size = 1;
+      simple_req_t req;
+      simple_req_init(&req, i + 1, 1);
       calls[i] = new_call(g_channel, SERVICE "UnaryCall", NULL);
-      encode_simple_request(&req, &out);
+      check_api(pack_message(&req.msg.base, &b), "pack_message");
     } else {
       static const int sizes[] = {10, 10, 10, 10, 10};
-      streaming_output_request_t *req = (streaming_output_request_t *)malloc(sizeof(*req));
-      output_request(req, sizes, 5, 0);
+      output_req_t req;
+      output_req_init(&req, sizes, 5, 0);
       calls[i] = new_call(g_channel, SERVICE "StreamingOutputCall", NULL);
-      encode_streaming_output_request(req, &out);
-      free(req);
+      check_api(pack_message(&req.msg.base, &b), "pack_message");
     }
-    check_api(polyrpc_buffer_create_wrap(out.data, out.len, free, out.data, &b), "wrap");
     /* tag = call index * kOps + op (0 send, 1 recv, 2 status) */
     check_api(polyrpc_call_send_message(calls[i], b, POLYRPC_WRITE_LAST, cq,
                                         (void *)(intptr_t)(i * kOps + 0)),
@@ -653,17 +690,11 @@ static void concurrent_streams(void) {
     op = (int)(tag % kOps);
     if (op == 1 && ev.success) {
       polyrpc_buffer_t *m = NULL;
-      const uint8_t *data, *body;
-      size_t len, body_len;
       check_api(polyrpc_call_take_message(calls[idx], &m, NULL), "take");
-      polyrpc_buffer_data(m, &data, &len);
       if (idx < kUnary) {
-        simple_response_t r;
-        if (decode_simple_response(data, len, &r) != 0) fail("concurrent_streams: bad response");
-        check_zero_payload(r.payload_body, r.payload_size, (size_t)idx + 1, "concurrent unary");
+        check_simple_response(m, (size_t)idx + 1, "concurrent unary");
       } else {
-        decode_streaming_output_response(data, len, &body, &body_len);
-        check_zero_payload(body, body_len, 10, "concurrent stream");
+        check_output_response(m, 10, "concurrent stream");
         /* Next message of the stream. */
         check_api(polyrpc_call_recv_message(calls[idx], cq, (void *)(intptr_t)(idx * kOps + 1)),
                   "recv");
@@ -688,7 +719,7 @@ static void concurrent_streams(void) {
 static void deadline_propagation(void) {
   polyrpc_metadata_t *md = NULL;
   call_opts_t o = {5000, NULL, NULL, NULL};
-  simple_request_t req;
+  simple_req_t req;
   polyrpc_call_t *call;
   const uint8_t *v;
   size_t len;
@@ -697,10 +728,10 @@ static void deadline_propagation(void) {
   check_api(polyrpc_metadata_create(&md), "metadata");
   check_api(polyrpc_metadata_add(md, "x-polyrpc-echo-deadline", (const uint8_t *)"1", 1), "add");
   o.md = md;
-  memset(&req, 0, sizeof(req));
+  simple_req_init(&req, 0, -1);
   if (unary(g_channel, &req, &o, 0, NULL, &call) != 0) fail("deadline_propagation: (a) failed");
-  if (polyrpc_metadata_find(polyrpc_call_trailing_metadata(call), "x-polyrpc-time-remaining-ms",
-                            &v, &len) != POLYRPC_OK) {
+  if (polyrpc_metadata_find(polyrpc_call_trailing_metadata(call), "x-polyrpc-time-remaining-ms", &v,
+                            &len) != POLYRPC_OK) {
     fail("deadline_propagation: (a) no x-polyrpc-time-remaining-ms trailer");
   }
   snprintf(text, sizeof(text), "%.*s", (int)len, (const char *)v);
@@ -710,20 +741,15 @@ static void deadline_propagation(void) {
   polyrpc_metadata_destroy(md);
 
   {
-    streaming_output_request_t *sreq = (streaming_output_request_t *)malloc(sizeof(*sreq));
+    static const int sizes[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    output_req_t sreq;
     call_opts_t o2 = {1000, NULL, NULL, NULL};
-    pb_out_t out = {0};
     int i, n = 0, code;
     long long start = now_ms();
-    memset(sreq, 0, sizeof(*sreq));
-    sreq->n_params = 10;
-    for (i = 0; i < 10; i++) {
-      sreq->params[i].size = 1;
-      sreq->params[i].interval_us = 200000;
-    }
+    output_req_init(&sreq, sizes, 10, 0);
+    for (i = 0; i < 10; i++) sreq.params[i].interval_us = 200000;
     call = new_call(g_channel, SERVICE "StreamingOutputCall", &o2);
-    encode_streaming_output_request(sreq, &out);
-    (void)send_pb(call, &out, POLYRPC_WRITE_LAST);
+    (void)send_msg(call, &sreq.msg.base, POLYRPC_WRITE_LAST);
     for (;;) {
       polyrpc_buffer_t *b = recv_msg(call, NULL);
       if (b == NULL) break;
@@ -736,40 +762,34 @@ static void deadline_propagation(void) {
            now_ms() - start);
     }
     polyrpc_call_destroy(call);
-    free(sreq);
   }
 }
 
 static void max_message_size(void) {
   polyrpc_channel_t *small = make_channel(1 << 20);
-  simple_request_t req;
+  simple_req_t req;
   int code;
-  memset(&req, 0, sizeof(req));
-  req.response_size = 2097152;
+  simple_req_init(&req, 2097152, -1);
   code = unary(small, &req, NULL, 0, NULL, NULL);
   if (code != POLYRPC_STATUS_RESOURCE_EXHAUSTED) {
     fail("max_message_size: (a) status %d, want RESOURCE_EXHAUSTED", code);
   }
   polyrpc_channel_destroy(small);
-  memset(&req, 0, sizeof(req));
-  req.has_payload = 1;
-  req.payload_size = 5242880;
+  simple_req_init(&req, 0, 5242880);
   code = unary(g_channel, &req, NULL, 0, NULL, NULL);
   if (code != POLYRPC_STATUS_RESOURCE_EXHAUSTED) {
     fail("max_message_size: (b) status %d, want RESOURCE_EXHAUSTED", code);
   }
-  memset(&req, 0, sizeof(req));
-  req.response_size = 10;
+  simple_req_init(&req, 10, -1);
   code = unary(g_channel, &req, NULL, 0, NULL, NULL);
   if (code != 0) fail("max_message_size: (c) status %d", code);
 }
 
 static void compression_unsupported(void) {
   call_opts_t o = {-1, NULL, "gzip", "x-polyrpc-unknown"};
-  simple_request_t req;
+  simple_req_t req;
   int code;
-  memset(&req, 0, sizeof(req));
-  req.response_size = 1;
+  simple_req_init(&req, 1, -1);
   code = unary(g_channel, &req, &o, 0, NULL, NULL);
   if (code != POLYRPC_STATUS_UNIMPLEMENTED) {
     fail("compression_unsupported: status %d, want UNIMPLEMENTED", code);
@@ -780,39 +800,33 @@ static void cancel_mid_bidi(void) {
   static const int req_sizes[] = {27182, 8};
   static const int resp_sizes[] = {31415, 9};
   polyrpc_call_t *call = new_call(g_channel, SERVICE "FullDuplexCall", NULL);
-  simple_request_t req;
+  simple_req_t req;
   ping_pong_rounds(call, req_sizes, resp_sizes, 2, "cancel_mid_bidi");
   check_api(polyrpc_call_cancel(call), "cancel");
   expect_code(call, POLYRPC_STATUS_CANCELLED, "cancel_mid_bidi");
   polyrpc_call_destroy(call);
-  memset(&req, 0, sizeof(req));
-  req.response_size = 1;
+  simple_req_init(&req, 1, -1);
   if (unary(g_channel, &req, NULL, 0, NULL, NULL) != 0) {
     fail("cancel_mid_bidi: the following UnaryCall failed");
   }
 }
 
 static void server_closes_connection(void) {
+  static const int sizes[] = {10, 10, 10, 10};
   polyrpc_metadata_t *md = NULL;
   call_opts_t o = {-1, NULL, NULL, NULL};
-  streaming_output_request_t *sreq = (streaming_output_request_t *)malloc(sizeof(*sreq));
+  output_req_t sreq;
   polyrpc_call_t *call;
-  pb_out_t out = {0};
-  simple_request_t req;
+  simple_req_t req;
   long long start = now_ms();
   int i, code;
   check_api(polyrpc_metadata_create(&md), "metadata");
   check_api(polyrpc_metadata_add(md, "x-polyrpc-close-connection", (const uint8_t *)"1", 1), "add");
   o.md = md;
-  memset(sreq, 0, sizeof(*sreq));
-  sreq->n_params = 4;
-  for (i = 0; i < 4; i++) {
-    sreq->params[i].size = 10;
-    sreq->params[i].interval_us = 100000;
-  }
+  output_req_init(&sreq, sizes, 4, 0);
+  for (i = 0; i < 4; i++) sreq.params[i].interval_us = 100000;
   call = new_call(g_channel, SERVICE "StreamingOutputCall", &o);
-  encode_streaming_output_request(sreq, &out);
-  (void)send_pb(call, &out, POLYRPC_WRITE_LAST);
+  (void)send_msg(call, &sreq.msg.base, POLYRPC_WRITE_LAST);
   recv_output(call, 10, "server_closes_connection", NULL);
   while (recv_msg(call, NULL) != NULL) {
   }
@@ -823,9 +837,7 @@ static void server_closes_connection(void) {
   }
   polyrpc_call_destroy(call);
   polyrpc_metadata_destroy(md);
-  free(sreq);
-  memset(&req, 0, sizeof(req));
-  req.response_size = 1;
+  simple_req_init(&req, 1, -1);
   if (unary(g_channel, &req, NULL, 0, NULL, NULL) != 0) {
     fail("server_closes_connection: the following UnaryCall failed");
   }

@@ -1,6 +1,7 @@
 /* See interop_common.h. */
 #include "interop_common.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,3 +85,24 @@ char *read_file_in(const char *dir, const char *name) {
   fclose(f);
   return text;
 }
+
+polyrpc_error_t pack_message(const ProtobufCMessage *m, polyrpc_buffer_t **out) {
+  size_t len = protobuf_c_message_get_packed_size(m);
+  uint8_t *data = (uint8_t *)malloc(len ? len : 1);
+  polyrpc_error_t err;
+  *out = NULL;
+  if (data == NULL) return POLYRPC_ERROR_NO_MEMORY;
+  protobuf_c_message_pack(m, data);
+  err = polyrpc_buffer_create_wrap(data, len, free, data, out);
+  if (err != POLYRPC_OK) free(data); /* free_fn is not called when wrapping fails */
+  return err;
+}
+
+ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *d, const polyrpc_buffer_t *buf) {
+  const uint8_t *data = NULL;
+  size_t len = 0;
+  if (buf == NULL || polyrpc_buffer_data(buf, &data, &len) != POLYRPC_OK) return NULL;
+  return protobuf_c_message_unpack(d, NULL, len, data);
+}
+
+uint8_t *alloc_zeros(size_t n) { return (uint8_t *)calloc(n ? n : 1, 1); }

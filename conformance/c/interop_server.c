@@ -1,6 +1,11 @@
-/* polyrpc_c_interop_server: grpc.testing.TestService on the polyrpc C API, in C99.
+/* polyrpc_c_interop_server: grpc.testing.TestService on the polyrpc C API, in C99, with the
+ * grpc.testing messages of protobuf-c (protoc-c output, generated at build time).
  *
- * Usage: polyrpc_c_interop_server --port=N [--use_tls=true] [--cert_dir=DIR]
+ * Usage: polyrpc_c_interop_server --port=N [--use_tls=true] [--cert_dir=DIR] [--bind=ADDRESS]
+ *                                 [--server_id=ID]
+ * Listens on 127.0.0.1 unless --bind names another address ("::" or "0.0.0.0": every
+ * interface). Answers fill_server_id with server_id and the machine's hostname, as grpc-go's
+ * interop server does.
  * Behaviour: gRPC's doc/interop-test-descriptions.md, plus polyrpc's test hooks
  * (conformance/cases.json): request metadata "x-polyrpc-echo-deadline: 1" returns the remaining
  * deadline in trailing metadata "x-polyrpc-time-remaining-ms"; "x-polyrpc-close-connection: 1"
@@ -13,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "grpc/testing/empty.pb-c.h"
+#include "grpc/testing/messages.pb-c.h"
 #include "interop_common.h"
-#include "interop_pb.h"
 #include "polyrpc/polyrpc.h"
 
 #define SERVICE "/grpc.testing.TestService/"
@@ -25,16 +32,6 @@ static polyrpc_server_t *g_server;
 static void die(const char *what, polyrpc_error_t err) {
   fprintf(stderr, "%s: %s: %s\n", what, polyrpc_error_name(err), polyrpc_last_error());
   exit(1);
-}
-
-/* Hands encoded bytes to a buffer without copying them. */
-static polyrpc_buffer_t *take_buffer(pb_out_t *o) {
-  polyrpc_buffer_t *b = NULL;
-  polyrpc_error_t err = polyrpc_buffer_create_wrap(o->data, o->len, free, o->data, &b);
-  if (err != POLYRPC_OK) die("polyrpc_buffer_create_wrap", err);
-  o->data = NULL;
-  o->len = o->cap = 0;
-  return b;
 }
 
 typedef struct served {
@@ -75,12 +72,8 @@ static void finish(served_t *s, int code, const char *message) {
   (void)polyrpc_call_send_status(s->call, code, message, s->trailing, NULL, NULL);
 }
 
-static void finish_echo_status(served_t *s, const pb_echo_status_t *st) {
-  char msg[4096];
-  size_t n = st->message_len < sizeof(msg) - 1 ? st->message_len : sizeof(msg) - 1;
-  memcpy(msg, st->message ? (const char *)st->message : "", n);
-  msg[n] = '\0';
-  finish(s, st->code, msg);
+static void finish_echo_status(served_t *s, const Grpc__Testing__EchoStatus *st) {
+  finish(s, st->code, st->message ? st->message : "");
 }
 
 /* Receives one message; NULL at the end of the stream. */
@@ -91,13 +84,24 @@ static polyrpc_buffer_t *recv_buffer(served_t *s, int *compressed) {
   return b;
 }
 
-static int send_payload_message(served_t *s, pb_out_t *o, uint32_t flags) {
-  polyrpc_buffer_t *b = take_buffer(o);
-  polyrpc_error_t err;
+/* Packs m and sends it (after the initial metadata); 0 if the call is gone. */
+static int send_message(served_t *s, const ProtobufCMessage *m, uint32_t flags) {
+  polyrpc_buffer_t *b = NULL;
+  polyrpc_error_t err = pack_message(m, &b);
+  if (err != POLYRPC_OK) die("pack_message", err);
   send_initial(s);
   err = polyrpc_call_send_message(s->call, b, flags, NULL, NULL);
   polyrpc_buffer_destroy(b);
   return err == POLYRPC_OK;
+}
+
+/* A Payload of size zero bytes; free its body with free(). */
+static void zero_payload(Grpc__Testing__Payload *p, int32_t size) {
+  size_t n = (size_t)(size > 0 ? size : 0);
+  grpc__testing__payload__init(p);
+  p->body.data = alloc_zeros(n);
+  if (p->body.data == NULL) abort();
+  p->body.len = n;
 }
 
 /* Sleeps unless the call ends first; 0 when the call is gone. */
@@ -115,99 +119,114 @@ static int sleep_us(served_t *s, long us) {
   return 1;
 }
 
-static void unary_call(served_t *s, int empty) {
+static void empty_call(served_t *s) {
+  Grpc__Testing__Empty reply = GRPC__TESTING__EMPTY__INIT;
+  polyrpc_buffer_t *b = recv_buffer(s, NULL);
+  int missing = b == NULL;
+  ProtobufCMessage *req = unpack_message(&grpc__testing__empty__descriptor, b);
+  polyrpc_buffer_destroy(b);
+  if (req == NULL) {
+    finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, missing ? "missing request" : "malformed Empty");
+    return;
+  }
+  protobuf_c_message_free_unpacked(req, NULL);
+  send_message(s, &reply.base, 0);
+  finish(s, 0, NULL);
+}
+
+static const char *g_server_id = "polyrpc-c";
+static char g_hostname[256];
+
+static void unary_call(served_t *s) {
   int compressed = 0;
-  const uint8_t *data;
-  size_t len;
-  simple_request_t req;
-  simple_response_t resp;
-  pb_out_t out = {0};
+  Grpc__Testing__SimpleRequest *req;
+  Grpc__Testing__SimpleResponse resp = GRPC__TESTING__SIMPLE_RESPONSE__INIT;
+  Grpc__Testing__Payload payload;
   uint32_t flags = 0;
   polyrpc_buffer_t *b = recv_buffer(s, &compressed);
   if (b == NULL) {
     finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, "missing request");
     return;
   }
-  if (empty) {
-    polyrpc_buffer_destroy(b);
-    send_payload_message(s, &out, 0); /* Empty: zero bytes */
-    finish(s, 0, NULL);
-    return;
-  }
-  polyrpc_buffer_data(b, &data, &len);
-  if (decode_simple_request(data, len, &req) != 0) {
-    polyrpc_buffer_destroy(b);
+  req =
+      (Grpc__Testing__SimpleRequest *)unpack_message(&grpc__testing__simple_request__descriptor, b);
+  polyrpc_buffer_destroy(b);
+  if (req == NULL) {
     finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, "malformed SimpleRequest");
     return;
   }
-  if (req.expect_compressed.present && req.expect_compressed.value && !compressed) {
-    polyrpc_buffer_destroy(b);
+  if (req->expect_compressed && req->expect_compressed->value && !compressed) {
     finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, "expected a compressed request");
-    return;
-  }
-  if (req.response_compressed.present) {
-    if (req.response_compressed.value) {
-      polyrpc_call_set_response_compression(s->call, "gzip");
-    } else {
-      flags = POLYRPC_WRITE_NO_COMPRESS;
+  } else if (req->response_status && req->response_status->code != 0) {
+    finish_echo_status(s, req->response_status);
+  } else {
+    if (req->response_compressed) {
+      if (req->response_compressed->value) {
+        polyrpc_call_set_response_compression(s->call, "gzip");
+      } else {
+        flags = POLYRPC_WRITE_NO_COMPRESS;
+      }
     }
+    zero_payload(&payload, req->response_size);
+    resp.payload = &payload;
+    if (req->fill_server_id) {
+      resp.server_id = (char *)g_server_id;
+      resp.hostname = g_hostname;
+    }
+    send_message(s, &resp.base, flags);
+    free(payload.body.data);
+    finish(s, 0, NULL);
   }
-  if (req.response_status.present && req.response_status.code != 0) {
-    finish_echo_status(s, &req.response_status);
-    polyrpc_buffer_destroy(b);
-    return;
-  }
-  memset(&resp, 0, sizeof(resp));
-  resp.has_payload = 1;
-  resp.payload_size = (size_t)(req.response_size > 0 ? req.response_size : 0);
-  polyrpc_buffer_destroy(b); /* req borrowed from it: not used below */
-  encode_simple_response(&resp, &out);
-  send_payload_message(s, &out, flags);
-  finish(s, 0, NULL);
+  protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
 static void streaming_input_call(served_t *s) {
-  int32_t total = 0;
+  Grpc__Testing__StreamingInputCallResponse resp =
+      GRPC__TESTING__STREAMING_INPUT_CALL_RESPONSE__INIT;
   polyrpc_buffer_t *b;
-  pb_out_t out = {0};
   int compressed = 0;
   send_initial(s);
   while ((b = recv_buffer(s, &compressed)) != NULL) {
-    const uint8_t *data;
-    size_t len;
-    streaming_input_request_t req;
-    polyrpc_buffer_data(b, &data, &len);
-    if (decode_streaming_input_request(data, len, &req) != 0) {
-      polyrpc_buffer_destroy(b);
+    Grpc__Testing__StreamingInputCallRequest *req =
+        (Grpc__Testing__StreamingInputCallRequest *)unpack_message(
+            &grpc__testing__streaming_input_call_request__descriptor, b);
+    polyrpc_buffer_destroy(b);
+    if (req == NULL) {
       finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, "malformed StreamingInputCallRequest");
       return;
     }
-    if (req.expect_compressed.present && req.expect_compressed.value && !compressed) {
-      polyrpc_buffer_destroy(b);
+    if (req->expect_compressed && req->expect_compressed->value && !compressed) {
+      protobuf_c_message_free_unpacked(&req->base, NULL);
       finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, "expected a compressed request");
       return;
     }
-    total += (int32_t)req.payload_size;
-    polyrpc_buffer_destroy(b);
+    resp.aggregated_payload_size += req->payload ? (int32_t)req->payload->body.len : 0;
+    protobuf_c_message_free_unpacked(&req->base, NULL);
   }
-  encode_streaming_input_response(total, &out);
-  send_payload_message(s, &out, 0);
+  send_message(s, &resp.base, 0);
   finish(s, 0, NULL);
 }
 
 /* Sends the responses a StreamingOutputCallRequest asks for; 0 if the call is gone. */
-static int send_responses(served_t *s, const streaming_output_request_t *req, int any_compressed) {
+static int send_responses(served_t *s, const Grpc__Testing__StreamingOutputCallRequest *req,
+                          int any_compressed) {
   size_t i;
-  for (i = 0; i < req->n_params; i++) {
-    const response_parameters_t *p = &req->params[i];
-    pb_out_t out = {0};
+  for (i = 0; i < req->n_response_parameters; i++) {
+    const Grpc__Testing__ResponseParameters *p = req->response_parameters[i];
+    Grpc__Testing__StreamingOutputCallResponse resp =
+        GRPC__TESTING__STREAMING_OUTPUT_CALL_RESPONSE__INIT;
+    Grpc__Testing__Payload payload;
     uint32_t flags = 0;
+    int sent;
     if (p->interval_us > 0 && !sleep_us(s, p->interval_us)) return 0;
-    if (any_compressed && !(p->compressed.present && p->compressed.value)) {
+    if (any_compressed && !(p->compressed && p->compressed->value)) {
       flags = POLYRPC_WRITE_NO_COMPRESS;
     }
-    encode_streaming_output_response((size_t)(p->size > 0 ? p->size : 0), &out);
-    if (!send_payload_message(s, &out, flags)) return 0;
+    zero_payload(&payload, p->size);
+    resp.payload = &payload;
+    sent = send_message(s, &resp.base, flags);
+    free(payload.body.data);
+    if (!sent) return 0;
     if (s->close_connection) {
       /* The server_closes_connection hook: drop the connection, no trailers. */
       polyrpc_call_close_connection_for_testing(s->call);
@@ -220,90 +239,77 @@ static int send_responses(served_t *s, const streaming_output_request_t *req, in
   return 1;
 }
 
-static int decode_output_request(served_t *s, polyrpc_buffer_t *b,
-                                 streaming_output_request_t *req) {
-  const uint8_t *data;
-  size_t len;
-  polyrpc_buffer_data(b, &data, &len);
-  if (decode_streaming_output_request(data, len, req) != 0) {
+/* Unpacks (and releases) b; NULL after answering INVALID_ARGUMENT if it is malformed. */
+static Grpc__Testing__StreamingOutputCallRequest *output_request(served_t *s, polyrpc_buffer_t *b) {
+  Grpc__Testing__StreamingOutputCallRequest *req =
+      (Grpc__Testing__StreamingOutputCallRequest *)unpack_message(
+          &grpc__testing__streaming_output_call_request__descriptor, b);
+  polyrpc_buffer_destroy(b);
+  if (req == NULL)
     finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, "malformed StreamingOutputCallRequest");
-    return 0;
-  }
-  return 1;
+  return req;
 }
 
 static void streaming_output_call(served_t *s) {
-  /* On the heap: the request holds up to PB_MAX_RESPONSE_PARAMETERS parameters. */
-  streaming_output_request_t *req =
-      (streaming_output_request_t *)malloc(sizeof(streaming_output_request_t));
   polyrpc_buffer_t *b = recv_buffer(s, NULL);
+  Grpc__Testing__StreamingOutputCallRequest *req;
   size_t i;
   int any_compressed = 0;
-  if (b == NULL || req == NULL) {
+  if (b == NULL) {
     finish(s, POLYRPC_STATUS_INVALID_ARGUMENT, "missing request");
-    polyrpc_buffer_destroy(b);
-    free(req);
     return;
   }
-  if (!decode_output_request(s, b, req)) goto out;
-  for (i = 0; i < req->n_params; i++) {
-    if (req->params[i].compressed.present && req->params[i].compressed.value) any_compressed = 1;
+  if ((req = output_request(s, b)) == NULL) return;
+  for (i = 0; i < req->n_response_parameters; i++) {
+    const Grpc__Testing__BoolValue *c = req->response_parameters[i]->compressed;
+    if (c && c->value) any_compressed = 1;
   }
   if (any_compressed) polyrpc_call_set_response_compression(s->call, "gzip");
-  if (!send_responses(s, req, any_compressed)) goto out;
-  if (req->response_status.present && req->response_status.code != 0) {
-    finish_echo_status(s, &req->response_status);
-  } else {
-    finish(s, 0, NULL);
+  if (send_responses(s, req, any_compressed)) {
+    if (req->response_status && req->response_status->code != 0) {
+      finish_echo_status(s, req->response_status);
+    } else {
+      finish(s, 0, NULL);
+    }
   }
-out:
-  polyrpc_buffer_destroy(b);
-  free(req);
+  protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
 static void full_duplex_call(served_t *s) {
   polyrpc_buffer_t *b;
-  streaming_output_request_t *req =
-      (streaming_output_request_t *)malloc(sizeof(streaming_output_request_t));
-  if (req == NULL) abort();
   send_initial(s);
   while ((b = recv_buffer(s, NULL)) != NULL) {
-    if (!decode_output_request(s, b, req)) {
-      polyrpc_buffer_destroy(b);
-      free(req);
-      return;
+    Grpc__Testing__StreamingOutputCallRequest *req = output_request(s, b);
+    int go_on;
+    if (req == NULL) return;
+    if (req->response_status && req->response_status->code != 0) {
+      finish_echo_status(s, req->response_status);
+      go_on = 0;
+    } else {
+      go_on = send_responses(s, req, 0);
     }
-    if (req->response_status.present && req->response_status.code != 0) {
-      finish_echo_status(s, &req->response_status);
-      polyrpc_buffer_destroy(b);
-      free(req);
-      return;
-    }
-    if (!send_responses(s, req, 0)) {
-      polyrpc_buffer_destroy(b);
-      free(req);
-      return;
-    }
-    polyrpc_buffer_destroy(b);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    if (!go_on) return;
   }
   finish(s, 0, NULL);
-  free(req);
 }
 
 static void half_duplex_call(served_t *s) {
   polyrpc_buffer_t *bufs[256];
   size_t n = 0, i;
   int ok = 1;
-  streaming_output_request_t *req =
-      (streaming_output_request_t *)malloc(sizeof(streaming_output_request_t));
-  if (req == NULL) abort();
   while (n < 256 && (bufs[n] = recv_buffer(s, NULL)) != NULL) n++;
-  for (i = 0; i < n && ok; i++) {
-    ok = decode_output_request(s, bufs[i], req) && send_responses(s, req, 0);
+  for (i = 0; i < n; i++) {
+    Grpc__Testing__StreamingOutputCallRequest *req;
+    if (!ok) {
+      polyrpc_buffer_destroy(bufs[i]);
+      continue;
+    }
+    req = output_request(s, bufs[i]); /* releases bufs[i] */
+    ok = req != NULL && send_responses(s, req, 0);
+    if (req) protobuf_c_message_free_unpacked(&req->base, NULL);
   }
   if (ok) finish(s, 0, NULL);
-  for (i = 0; i < n; i++) polyrpc_buffer_destroy(bufs[i]);
-  free(req);
 }
 
 static void *serve(void *arg) {
@@ -331,10 +337,10 @@ static void *serve(void *arg) {
   s.close_connection = md_is(req_md, "x-polyrpc-close-connection", "1");
 
   if (strcmp(method, SERVICE "EmptyCall") == 0) {
-    unary_call(&s, 1);
+    empty_call(&s);
   } else if (strcmp(method, SERVICE "UnaryCall") == 0 ||
              strcmp(method, SERVICE "CacheableUnaryCall") == 0) {
-    unary_call(&s, 0);
+    unary_call(&s);
   } else if (strcmp(method, SERVICE "StreamingInputCall") == 0) {
     streaming_input_call(&s);
   } else if (strcmp(method, SERVICE "StreamingOutputCall") == 0) {
@@ -364,14 +370,15 @@ static void *signal_waiter(void *arg) {
 int main(int argc, char **argv) {
   int port = 0, use_tls = 0, bound = 0;
   const char *cert_dir = default_cert_dir();
-  flag_t flags[3];
+  const char *bind = "127.0.0.1";
+  flag_t flags[5];
   polyrpc_server_credentials_t *creds = NULL;
   polyrpc_error_t err;
-  char address[64];
-  static const char *const methods[] = {
-      SERVICE "EmptyCall",          SERVICE "UnaryCall",      SERVICE "CacheableUnaryCall",
-      SERVICE "StreamingInputCall", SERVICE "StreamingOutputCall", SERVICE "FullDuplexCall",
-      SERVICE "HalfDuplexCall"};
+  char address[128];
+  static const char *const methods[] = {SERVICE "EmptyCall",           SERVICE "UnaryCall",
+                                        SERVICE "CacheableUnaryCall",  SERVICE "StreamingInputCall",
+                                        SERVICE "StreamingOutputCall", SERVICE "FullDuplexCall",
+                                        SERVICE "HalfDuplexCall"};
   size_t i;
   sigset_t set;
   pthread_t sig_thread;
@@ -386,7 +393,14 @@ int main(int argc, char **argv) {
   flags[2].name = "cert_dir";
   flags[2].type = FLAG_STRING;
   flags[2].value = &cert_dir;
-  parse_flags(argc, argv, flags, 3);
+  flags[3].name = "bind";
+  flags[3].type = FLAG_STRING;
+  flags[3].value = &bind;
+  flags[4].name = "server_id";
+  flags[4].type = FLAG_STRING;
+  flags[4].value = &g_server_id;
+  parse_flags(argc, argv, flags, 5);
+  if (gethostname(g_hostname, sizeof(g_hostname) - 1) != 0) g_hostname[0] = '\0';
   if (port <= 0) {
     fprintf(stderr, "--port=N is required\n");
     return 2;
@@ -411,14 +425,10 @@ int main(int argc, char **argv) {
     err = polyrpc_server_credentials_create_insecure(&creds);
   }
   if (err != POLYRPC_OK) die("server credentials", err);
-  if ((err = polyrpc_server_create(NULL, &g_server)) != POLYRPC_OK) die("polyrpc_server_create", err);
-  snprintf(address, sizeof(address), "[::]:%d", port);
+  if ((err = polyrpc_server_create(NULL, &g_server)) != POLYRPC_OK)
+    die("polyrpc_server_create", err);
+  snprintf(address, sizeof(address), strchr(bind, ':') != NULL ? "[%s]:%d" : "%s:%d", bind, port);
   err = polyrpc_server_add_listener(g_server, address, creds, &bound);
-  if (err != POLYRPC_OK) {
-    /* No IPv6 on this machine: IPv4 only. */
-    snprintf(address, sizeof(address), "0.0.0.0:%d", port);
-    err = polyrpc_server_add_listener(g_server, address, creds, &bound);
-  }
   if (err != POLYRPC_OK) die("polyrpc_server_add_listener", err);
   polyrpc_server_credentials_destroy(creds);
   for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {

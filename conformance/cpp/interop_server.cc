@@ -4,9 +4,13 @@
 //   x-polyrpc-echo-deadline: 1     -> trailer x-polyrpc-time-remaining-ms (remaining deadline)
 //   x-polyrpc-close-connection: 1  -> StreamingOutputCall drops the connection after one response
 //
-// Usage: polyrpc_interop_server --port=N [--use_tls=true] [--cert_dir=DIR]
-// Runs until SIGINT or SIGTERM.
+// Usage: polyrpc_interop_server --port=N [--use_tls=true] [--cert_dir=DIR] [--bind=ADDRESS]
+//                               [--server_id=ID]
+// Listens on 127.0.0.1 unless --bind names another address ("::" or "0.0.0.0": every
+// interface). Answers fill_server_id with server_id and the machine's hostname, as grpc-go's
+// interop server does (its pick_first_unary case needs them). Runs until SIGINT or SIGTERM.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -87,8 +91,16 @@ Status EchoStatus(const grpc::testing::EchoStatus& s) {
   return Status(static_cast<StatusCode>(s.code()), s.message());
 }
 
+std::string Hostname() {
+  char name[256] = {0};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
 class TestServiceImpl : public grpc::testing::TestServiceService {
  public:
+  explicit TestServiceImpl(std::string server_id) : server_id_(std::move(server_id)) {}
+
   Status EmptyCall(ServerContext& ctx, const Empty&, Empty*) override {
     StartCall(ctx);
     return Status::Ok();
@@ -106,6 +118,10 @@ class TestServiceImpl : public grpc::testing::TestServiceService {
       return EchoStatus(req.response_status());
     }
     FillPayload(resp->mutable_payload(), req.response_size());
+    if (req.fill_server_id()) {
+      resp->set_server_id(server_id_);
+      resp->set_hostname(hostname_);
+    }
     return Status::Ok();
   }
 
@@ -204,6 +220,10 @@ class TestServiceImpl : public grpc::testing::TestServiceService {
     return Status::Ok();
   }
   // UnimplementedCall stays unimplemented: the generated default answers UNIMPLEMENTED.
+
+ private:
+  const std::string server_id_;
+  const std::string hostname_ = Hostname();
 };
 
 }  // namespace
@@ -211,7 +231,9 @@ class TestServiceImpl : public grpc::testing::TestServiceService {
 int main(int argc, char** argv) {
   polyrpc::interop::Flags flags({{"port", "0"},
                                  {"use_tls", "false"},
-                                 {"cert_dir", polyrpc::interop::DefaultCertDir()}});
+                                 {"cert_dir", polyrpc::interop::DefaultCertDir()},
+                                 {"bind", "127.0.0.1"},
+                                 {"server_id", "polyrpc-cpp"}});
   if (!flags.Parse(argc, argv)) return 2;
   int port = flags.GetInt("port");
   if (port <= 0) {
@@ -240,17 +262,15 @@ int main(int argc, char** argv) {
 
   // Enough threads that every call of the concurrent_streams case can block at once.
   polyrpc::ThreadPool pool(256);
-  TestServiceImpl service;
+  TestServiceImpl service(flags.Get("server_id"));
   std::unique_ptr<polyrpc::Server> server = polyrpc::Server::Create();
   std::string error;
-  int bound = server->AddListener("[::]:" + std::to_string(port), creds, &error);
+  const std::string& bind = flags.Get("bind");
+  std::string address =
+      (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+  int bound = server->AddListener(address, creds, &error);
   if (bound != port) {
-    // No IPv6 on this machine: IPv4 only.
-    error.clear();
-    bound = server->AddListener("0.0.0.0:" + std::to_string(port), creds, &error);
-  }
-  if (bound != port) {
-    std::fprintf(stderr, "could not bind port %d: %s\n", port, error.c_str());
+    std::fprintf(stderr, "could not listen on %s: %s\n", address.c_str(), error.c_str());
     return 1;
   }
   service.Register(*server, pool);
@@ -258,7 +278,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "server start failed: %s\n", error.c_str());
     return 1;
   }
-  std::fprintf(stderr, "polyrpc interop server listening on port %d (tls=%s)\n", port,
+  std::fprintf(stderr, "polyrpc interop server listening on %s (tls=%s)\n", address.c_str(),
                flags.Get("use_tls").c_str());
 
   int sig = 0;

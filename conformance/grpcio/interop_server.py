@@ -2,7 +2,7 @@
 """grpc.testing.TestService interop server on real gRPC (grpcio), the Python reference peer.
 
 Usage (from anywhere): python3 conformance/grpcio/interop_server.py --port=N [--use_tls=true]
-    [--cert_dir=DIR]
+    [--cert_dir=DIR] [--bind=ADDRESS (default 127.0.0.1)] [--server_id=ID (fill_server_id)]
 Behaviour follows gRPC's interop-test-descriptions.md plus polyrpc's x-polyrpc-echo-deadline
 hook. grpcio exposes no way to see whether a received message was compressed, so
 expect_compressed is not checked (grpc's own Python server does not check it either); the
@@ -11,6 +11,7 @@ client_compressed_* cases therefore cannot pass against this server.
 
 from concurrent import futures
 import signal
+import socket
 import sys
 import threading
 import time
@@ -82,7 +83,12 @@ class TestService(test_pb2_grpc.TestServiceServicer):
                                     else grpc.Compression.NoCompression)
         _start_call(context)
         _maybe_abort(request, context)
-        return messages_pb2.SimpleResponse(payload=_payload(request.response_size))
+        response = messages_pb2.SimpleResponse(payload=_payload(request.response_size))
+        if request.fill_server_id:
+            # As grpc-go's interop server (its pick_first_unary case needs them).
+            response.server_id = SERVER_ID[0]
+            response.hostname = socket.gethostname()
+        return response
 
     def CacheableUnaryCall(self, request, context):
         return self.UnaryCall(request, context)
@@ -129,12 +135,18 @@ class TestService(test_pb2_grpc.TestServiceServicer):
                 yield messages_pb2.StreamingOutputCallResponse(payload=_payload(p.size))
 
 
+SERVER_ID = [None]  # --server_id, for fill_server_id
+
+
 def main():
     flags = interop_common.parse_flags(sys.argv[1:], {
         "port": 0,
         "use_tls": False,
         "cert_dir": interop_common.default_cert_dir(),
+        "bind": "127.0.0.1",
+        "server_id": "grpcio",
     })
+    SERVER_ID[0] = flags["server_id"]
     if flags["port"] <= 0:
         sys.stderr.write("--port=N is required\n")
         return 2
@@ -142,7 +154,9 @@ def main():
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=200),
                          maximum_concurrent_rpcs=None)
     test_pb2_grpc.add_TestServiceServicer_to_server(TestService(), server)
-    address = "[::]:%d" % flags["port"]
+    # 127.0.0.1 unless --bind names another address ("::": every interface).
+    bind = flags["bind"]
+    address = "%s:%d" % ("[%s]" % bind if ":" in bind else bind, flags["port"])
     if flags["use_tls"]:
         key = interop_common.read_cert_file(flags["cert_dir"], "server.key")
         cert = interop_common.read_cert_file(flags["cert_dir"], "server.pem")

@@ -1,12 +1,16 @@
 // grpc.testing.TestService interop server on real gRPC C++ (Debian's libgrpc++ 1.51), the C++
 // reference peer polyrpc clients are tested against.
 //
-// Usage: grpcxx_interop_server --port=N [--use_tls=true] [--cert_dir=DIR]
+// Usage: grpcxx_interop_server --port=N [--use_tls=true] [--cert_dir=DIR] [--bind=ADDRESS]
+//                              [--server_id=ID]
+// Listens on 127.0.0.1 unless --bind names another address ("::": every interface). Answers
+// fill_server_id with server_id and the machine's hostname, as grpc-go's interop server does.
 // Behaviour follows gRPC's doc/interop-test-descriptions.md (as gRPC's own C++ interop server
 // does) plus polyrpc's x-polyrpc-echo-deadline hook. The x-polyrpc-close-connection hook cannot
 // be done with a real gRPC server and is ignored.
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -92,8 +96,16 @@ void FillPayload(int size, grpc::testing::Payload* payload) {
   payload->set_body(std::string(size, '\0'));
 }
 
+std::string Hostname() {
+  char name[256] = {0};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
 class TestServiceImpl final : public grpc::testing::TestService::Service {
  public:
+  explicit TestServiceImpl(std::string server_id) : server_id_(std::move(server_id)) {}
+
   Status EmptyCall(ServerContext* ctx, const Empty*, Empty*) override {
     StartCall(ctx);
     return Status::OK;
@@ -115,6 +127,10 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
       return EchoedStatus(request->response_status());
     }
     FillPayload(request->response_size(), response->mutable_payload());
+    if (request->fill_server_id()) {
+      response->set_server_id(server_id_);
+      response->set_hostname(hostname_);
+    }
     return Status::OK;
   }
 
@@ -214,6 +230,9 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
     }
     return Status::OK;
   }
+
+  const std::string server_id_;
+  const std::string hostname_ = Hostname();
 };
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -222,7 +241,9 @@ volatile std::sig_atomic_t g_stop = 0;
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {
-      {"port", "0"}, {"use_tls", "false"}, {"cert_dir", polyrpc_interop::DefaultCertDir()}};
+      {"port", "0"},           {"use_tls", "false"},
+      {"bind", "127.0.0.1"},   {"server_id", "grpcxx"},
+      {"cert_dir", polyrpc_interop::DefaultCertDir()}};
   polyrpc_interop::ParseFlags(argc, argv, &flags, {{"use_tls", true}});
   const int port = std::atoi(flags["port"].c_str());
   if (port <= 0) {
@@ -241,9 +262,11 @@ int main(int argc, char** argv) {
     creds = grpc::InsecureServerCredentials();
   }
 
-  TestServiceImpl service;
+  TestServiceImpl service(flags["server_id"]);
   grpc::ServerBuilder builder;
-  const std::string address = "[::]:" + std::to_string(port);
+  const std::string& bind = flags["bind"];
+  const std::string address =
+      (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
   int bound_port = 0;
   builder.AddListeningPort(address, creds, &bound_port);
   builder.RegisterService(&service);

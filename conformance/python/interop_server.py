@@ -2,6 +2,7 @@
 """grpc.testing.TestService interop server on the polyrpc Python binding.
 
 Usage: python3 conformance/python/interop_server.py --port=N [--use_tls=true] [--cert_dir=DIR]
+    [--bind=ADDRESS (default 127.0.0.1)] [--server_id=ID (fill_server_id, with the hostname)]
 Behaviour follows gRPC's interop-test-descriptions.md (including the expect_compressed checks,
 which polyrpc can make because it reports whether each request arrived compressed) plus
 polyrpc's hooks: x-polyrpc-echo-deadline (trailer x-polyrpc-time-remaining-ms) and
@@ -10,6 +11,7 @@ x-polyrpc-close-connection (drop the TCP connection after the first streamed res
 
 from concurrent import futures
 import signal
+import socket
 import sys
 import threading
 import time
@@ -87,7 +89,12 @@ def unary_call(request, context):
                                 else polyrpc.Compression.NoCompression)
     _start_call(context)
     _maybe_abort(request, context)
-    return messages_pb2.SimpleResponse(payload=_payload(request.response_size))
+    response = messages_pb2.SimpleResponse(payload=_payload(request.response_size))
+    if request.fill_server_id:
+        # As grpc-go's interop server (its pick_first_unary case needs them).
+        response.server_id = SERVER_ID[0]
+        response.hostname = socket.gethostname()
+    return response
 
 
 def streaming_output_call(request, context):
@@ -163,19 +170,27 @@ def handlers():
     })
 
 
+SERVER_ID = [None]  # --server_id, for fill_server_id
+
+
 def main():
     flags = interop_common.parse_flags(sys.argv[1:], {
         "port": 0,
         "use_tls": False,
         "cert_dir": interop_common.default_cert_dir(),
+        "bind": "127.0.0.1",
+        "server_id": "polyrpc-python",
     })
+    SERVER_ID[0] = flags["server_id"]
     if flags["port"] <= 0:
         sys.stderr.write("--port=N is required\n")
         return 2
     # Enough workers that every call of the concurrent_streams case runs at once.
     server = polyrpc.server(futures.ThreadPoolExecutor(max_workers=200))
     server.add_generic_rpc_handlers([handlers()])
-    address = "[::]:%d" % flags["port"]
+    # 127.0.0.1 unless --bind names another address ("::": every interface).
+    bind = flags["bind"]
+    address = "%s:%d" % ("[%s]" % bind if ":" in bind else bind, flags["port"])
     try:
         if flags["use_tls"]:
             key = interop_common.read_cert_file(flags["cert_dir"], "server.key")
