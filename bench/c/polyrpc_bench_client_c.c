@@ -1,8 +1,8 @@
 /* Unary client loop on the C ABI (libpolyrpc), for bench/run's "C ABI within 5% of C++" figure.
  * Same loop as polyrpc_bench_client --scenario=unary: --threads threads share one channel and
- * make blocking unary calls (polyrpc_call_unary). C has no protobuf runtime here, so the
- * 106-byte SimpleRequest is encoded and the SimpleResponse checked by hand (a few bytes of varint
- * work, far below the cost of a call).
+ * make blocking unary calls (polyrpc_call_unary). The messages are protobuf-c's (protoc-c's
+ * grpc.testing code, generated at build time): the SimpleRequest is packed once per thread, and
+ * every SimpleResponse is unpacked and its payload checked, as the C++ loop parses its responses.
  *
  *   polyrpc_bench_client_c --target=127.0.0.1:PORT --threads=4 --duration=2 --warmup=0.3
  * Prints one JSON line like the C++ client loops. */
@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grpc/testing/messages.pb-c.h"
 #include "polyrpc/polyrpc.h"
 
 static const char kMethod[] = "/grpc.testing.TestService/UnaryCall";
@@ -27,51 +28,30 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  p[n++] = (uint8_t)v;
-  return n;
-}
-
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-  *v = 0;
-  for (int shift = 0; *p < end && shift < 64; shift += 7) {
-    uint8_t b = *(*p)++;
-    *v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) return 0;
-  }
-  return -1;
-}
-
-/* SimpleRequest{response_size: resp, payload: Payload{body: req bytes of 'x'}}. */
-static size_t encode_request(uint8_t *out) {
-  uint8_t body_hdr[16];
-  size_t bh = 0;
-  body_hdr[bh++] = 0x12; /* Payload.body, field 2, length-delimited */
-  bh += put_varint(body_hdr + bh, (uint64_t)g_req_size);
-  size_t payload_len = bh + (size_t)g_req_size;
-  size_t n = 0;
-  out[n++] = 0x10; /* response_size, field 2, varint */
-  n += put_varint(out + n, (uint64_t)g_resp_size);
-  out[n++] = 0x1a; /* payload, field 3, length-delimited */
-  n += put_varint(out + n, payload_len);
-  memcpy(out + n, body_hdr, bh);
-  n += bh;
-  memset(out + n, 'x', (size_t)g_req_size);
-  return n + (size_t)g_req_size;
+/* SimpleRequest{response_size: resp, payload: Payload{body: req bytes of 'x'}}, packed into a
+ * malloc'ed block (*len bytes). */
+static uint8_t *pack_request(size_t *len) {
+  Grpc__Testing__SimpleRequest req = GRPC__TESTING__SIMPLE_REQUEST__INIT;
+  Grpc__Testing__Payload payload = GRPC__TESTING__PAYLOAD__INIT;
+  uint8_t *body = malloc((size_t)g_req_size + 1), *out;
+  memset(body, 'x', (size_t)g_req_size);
+  payload.body.data = body;
+  payload.body.len = (size_t)g_req_size;
+  req.response_size = g_resp_size;
+  req.payload = &payload;
+  *len = grpc__testing__simple_request__get_packed_size(&req);
+  out = malloc(*len + 1);
+  grpc__testing__simple_request__pack(&req, out);
+  free(body);
+  return out;
 }
 
 /* SimpleResponse must hold payload.body of exactly g_resp_size bytes. */
 static int check_response(const uint8_t *p, size_t len) {
-  const uint8_t *end = p + len;
-  uint64_t n;
-  if (p >= end || *p++ != 0x0a || get_varint(&p, end, &n) || (size_t)(end - p) != n) return -1;
-  if (p >= end || *p++ != 0x12 || get_varint(&p, end, &n)) return -1;
-  return n == (uint64_t)g_resp_size && (size_t)(end - p) == n ? 0 : -1;
+  Grpc__Testing__SimpleResponse *r = grpc__testing__simple_response__unpack(NULL, len, p);
+  int ok = r != NULL && r->payload != NULL && r->payload->body.len == (size_t)g_resp_size;
+  if (r != NULL) grpc__testing__simple_response__free_unpacked(r, NULL);
+  return ok ? 0 : -1;
 }
 
 typedef struct {
@@ -82,8 +62,8 @@ typedef struct {
 
 static void *worker(void *arg) {
   thread_result_t *r = arg;
-  uint8_t *req = malloc((size_t)g_req_size + 32);
-  size_t req_len = encode_request(req);
+  size_t req_len = 0;
+  uint8_t *req = pack_request(&req_len);
   while (!g_stop) {
     int measuring = g_measuring;
     double t0 = now_s();
@@ -106,7 +86,8 @@ static void *worker(void *arg) {
       if (++r->errors > 100) break;
       continue;
     }
-    if (r->n == r->cap) r->lat = realloc(r->lat, (r->cap = r->cap ? r->cap * 2 : 65536) * sizeof(double));
+    if (r->n == r->cap)
+      r->lat = realloc(r->lat, (r->cap = r->cap ? r->cap * 2 : 65536) * sizeof(double));
     r->lat[r->n++] = (now_s() - t0) * 1e6;
     r->ops++;
   }
@@ -125,12 +106,18 @@ int main(int argc, char **argv) {
   double duration = 2.0, warmup = 0.3;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
-    if (strncmp(a, "--target=", 9) == 0) target = a + 9;
-    else if (strncmp(a, "--threads=", 10) == 0) threads = atoi(a + 10);
-    else if (strncmp(a, "--duration=", 11) == 0) duration = atof(a + 11);
-    else if (strncmp(a, "--warmup=", 9) == 0) warmup = atof(a + 9);
-    else if (strncmp(a, "--req_size=", 11) == 0) g_req_size = atoi(a + 11);
-    else if (strncmp(a, "--resp_size=", 12) == 0) g_resp_size = atoi(a + 12);
+    if (strncmp(a, "--target=", 9) == 0)
+      target = a + 9;
+    else if (strncmp(a, "--threads=", 10) == 0)
+      threads = atoi(a + 10);
+    else if (strncmp(a, "--duration=", 11) == 0)
+      duration = atof(a + 11);
+    else if (strncmp(a, "--warmup=", 9) == 0)
+      warmup = atof(a + 9);
+    else if (strncmp(a, "--req_size=", 11) == 0)
+      g_req_size = atoi(a + 11);
+    else if (strncmp(a, "--resp_size=", 12) == 0)
+      g_resp_size = atoi(a + 12);
     else if (strcmp(a, "--scenario=unary") == 0) {
     } else {
       fprintf(stderr, "unknown flag %s (only --scenario=unary is implemented)\n", a);
@@ -180,9 +167,10 @@ int main(int argc, char **argv) {
     free(res[t].lat);
   }
   qsort(all, total, sizeof *all, cmp_double);
-  printf("{\"ops\":%ld,\"secs\":%.4f,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"errors\":%ld}\n",
-         ops, secs, ops / secs, total ? all[total / 2] : 0.0,
-         total ? all[(size_t)(total * 0.99)] : 0.0, errors);
+  printf(
+      "{\"ops\":%ld,\"secs\":%.4f,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"errors\":%ld}\n",
+      ops, secs, ops / secs, total ? all[total / 2] : 0.0,
+      total ? all[(size_t)(total * 0.99)] : 0.0, errors);
   fflush(stdout);
   free(all);
   free(res);
