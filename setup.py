@@ -4,16 +4,23 @@ build_ext configures bindings/python/CMakeLists.txt as a standalone CMake projec
 build/python-ext (it pulls in the whole tree), builds the native module polyrpc._polyrpc linked
 against the STATIC libpolyrpc (so the wheel needs no libpolyrpc.so at run time, only the
 system's libnghttp2, libuv, libssl and zlib) and, when the codegen exists, the protoc plugin,
-which is shipped as polyrpc/_bin/protoc-gen-polyrpc.
+which is shipped as polyrpc/_bin/protoc-gen-polyrpc, and the command-line tool, shipped as
+polyrpc/_bin/polyrpc (console script "polyrpc").
 
 The build takes the machine-wide build lock (/tmp/polyrpc-build.lock, as tools/locked does) so
 it never competes with other builds for the cores. Set POLYRPC_BUILD_LOCK= (empty) to skip it,
 e.g. when the caller already holds the lock. POLYRPC_BUILD_JOBS sets -j (default 2).
+
+For the repository's own scripts (scripts/build-wheel.sh), not needed for `pip install .`:
+POLYRPC_BUILD_DIR is the build tree the CMake tree goes under (default build/);
+POLYRPC_PYTHON_EXT_DIR the CMake tree itself (default <build tree>/python-ext);
+POLYRPC_CMAKE_ARGS extra CMake arguments (shell words), which come last and so win.
 """
 
 import contextlib
 import fcntl
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,7 +29,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-BUILD_DIR = os.path.join(ROOT, "build", "python-ext")
+BUILD_ROOT = os.path.join(ROOT, os.environ.get("POLYRPC_BUILD_DIR") or "build")
+BUILD_DIR = os.path.join(ROOT, os.environ.get("POLYRPC_PYTHON_EXT_DIR") or
+                         os.path.join(BUILD_ROOT, "python-ext"))
 PLUGIN = "protoc-gen-polyrpc"
 
 
@@ -57,7 +66,7 @@ class CMakeBuild(build_ext):
             "-DPOLYRPC_BUILD_CODEGEN=ON",
             "-DPython_EXECUTABLE=" + sys.executable,
             "-Dpybind11_DIR=" + pybind11.get_cmake_dir(),
-        ]
+        ] + shlex.split(os.environ.get("POLYRPC_CMAKE_ARGS", ""))
         if shutil.which("ninja"):
             configure += ["-G", "Ninja"]
         if os.path.exists(os.path.join(BUILD_DIR, "CMakeCache.txt")):
@@ -68,6 +77,8 @@ class CMakeBuild(build_ext):
             codegen = os.path.exists(os.path.join(ROOT, "codegen", "CMakeLists.txt"))
             if codegen:
                 targets.append(PLUGIN)
+            if os.path.exists(os.path.join(ROOT, "cli", "CMakeLists.txt")):
+                targets.append("polyrpc_cli")
             subprocess.check_call(["cmake", "--build", BUILD_DIR, "-j", jobs, "--target"] + targets)
 
         built = None
@@ -88,9 +99,20 @@ class CMakeBuild(build_ext):
             shutil.copyfile(plugin, os.path.join(bin_dir, PLUGIN))
             os.chmod(os.path.join(bin_dir, PLUGIN), 0o755)
 
+        # The command-line tool (console script "polyrpc", polyrpc/tools/cli.py runs it).
+        cli = os.path.join(BUILD_DIR, "cli", "polyrpc")
+        if os.path.exists(cli):
+            bin_dir = os.path.join(os.path.dirname(dest), "_bin")
+            os.makedirs(bin_dir, exist_ok=True)
+            shutil.copyfile(cli, os.path.join(bin_dir, "polyrpc"))
+            os.chmod(os.path.join(bin_dir, "polyrpc"), 0o755)
+
 
 setup(
     ext_modules=[CMakeExtension("polyrpc._polyrpc")],
     cmdclass={"build_ext": CMakeBuild},
     zip_safe=False,
+    # setuptools' own staging (build/lib.*, build/bdist.*) beside the CMake tree, not in the
+    # repository's build/ when the build tree is elsewhere.
+    options={"build": {"build_base": os.path.join(BUILD_ROOT, "python-setuptools")}},
 )

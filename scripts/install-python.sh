@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Installs the polyrpc Python package from this checkout (pip install .), reusing the CMake
-# build cache under build/python-ext.
+# Builds the polyrpc wheel (scripts/build-wheel.sh) and installs it into the build tree's Python
+# environment ($BUILD/venv), where the tests import it from. For your own interpreter or
+# environment, `pip install .` from the repository root (or the wheel in $BUILD/wheelhouse/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CCACHE_DIR=${CCACHE_DIR:-$PWD/${POLYRPC_BUILD_DIR:-build}/.ccache}
-# setup.py takes the build lock itself around its CMake build.
-python3 -m pip install -q --no-build-isolation .
+source scripts/env.sh
+require_venv
+# A build that fails must not leave the previous package behind for the tests to import.
+"$VENV_PY" -m pip uninstall -q -y polyrpc 2>/dev/null || true
+bash scripts/build-wheel.sh "$@"
+wheels=("$WHEELHOUSE"/polyrpc-*.whl)
+"$VENV_PY" -m pip install -q --no-index --no-deps --force-reinstall "${wheels[0]}"
+echo "install-python: $(basename "${wheels[0]}") installed into $VENV"
