@@ -40,8 +40,9 @@ namespace PolyRpc.Interop
                 else if (e.Key == EchoTrailingKey) context.ResponseTrailers.Add(e);
                 else if (e.Key == EchoDeadlineKey && !e.IsBinary && e.Value == "1")
                 {
-                    long ms = context.Deadline == DateTime.MaxValue ? -1
-                              : (long)(context.Deadline - DateTime.UtcNow).TotalMilliseconds;
+                    // Monotonic: Deadline - DateTime.UtcNow moves with the wall clock.
+                    TimeSpan? left = context.TimeRemaining();
+                    long ms = left.HasValue ? (long)left.Value.TotalMilliseconds : -1;
                     context.ResponseTrailers.Add(TimeRemainingKey, ms.ToString());
                 }
                 else if (e.Key == CloseConnectionKey && !e.IsBinary && e.Value == "1") close = true;

@@ -114,7 +114,9 @@ class TestServiceImpl < Grpc::Testing::TestService::Service
     trailing = md[ECHO_TRAILING_KEY]
     call.output_metadata[ECHO_TRAILING_KEY] = trailing if trailing
     if md[ECHO_DEADLINE_KEY] == "1"
-      left = call.deadline.equal?(PolyRPC::Core::TimeConsts::INFINITE_FUTURE) ? -1 : ((call.deadline - Time.now) * 1000).to_i
+      # Monotonic: call.deadline - Time.now moves with the wall clock.
+      seconds = call.time_remaining
+      left = seconds ? (seconds * 1000).to_i : -1
       call.output_metadata[TIME_REMAINING_KEY] = left.to_s
     end
     call.send_initial_metadata(ECHO_INITIAL_KEY => initial) if initial

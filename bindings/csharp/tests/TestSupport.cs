@@ -137,7 +137,8 @@ namespace PolyRpc.Tests
                     await ctx.WriteResponseHeadersAsync(h);
                     foreach (var e in ctx.RequestHeaders)
                         if (e.Key == "x-echo-bin") ctx.ResponseTrailers.Add("x-echo-bin", e.ValueBytes);
-                    return ctx.Method + "|" + (ctx.Deadline == DateTime.MaxValue ? "no-deadline" : "deadline") + "|" + ctx.Host +
+                    return ctx.Method + "|" + (ctx.Deadline == DateTime.MaxValue ? "no-deadline" : "deadline") +
+                           (ctx.TimeRemaining().HasValue ? "=" + (long)ctx.TimeRemaining().Value.TotalSeconds : "") + "|" + ctx.Host +
                            "|" + (ctx.RequestHeaders.GetValue("authorization") ?? "");
                 })
                 .AddMethod(Count, async (string req, IServerStreamWriter<string> stream, ServerCallContext ctx) =>

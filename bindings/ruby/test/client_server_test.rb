@@ -162,11 +162,15 @@ class ClientServerTest < PolyTest
 
   def test_server_sees_the_deadline
     @stub.unary(Req.new(message: "d"), deadline: Time.now + 30)
-    _, _, deadline = @impl.seen.pop
+    _, _, deadline, left = @impl.seen.pop
     assert_in_delta Time.now + 30, deadline, 2
+    assert_kind_of Float, left
+    assert_operator left, :>, 25
+    assert_operator left, :<=, 30
     @stub.unary(Req.new(message: "none"))
-    _, _, deadline = @impl.seen.pop
+    _, _, deadline, left = @impl.seen.pop
     assert_same PolyRPC::Core::TimeConsts::INFINITE_FUTURE, deadline
+    assert_nil left
   end
 
   def test_operation_cancel_from_another_thread

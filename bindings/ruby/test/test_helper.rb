@@ -52,7 +52,7 @@ module TestSupport
     end
 
     def unary(req, call)
-      @seen << [:unary, call.metadata, call.deadline]
+      @seen << [:unary, call.metadata, call.deadline, call.time_remaining]
       wait(req, call)
       raise PolyRPC::BadStatus.new_status_exception(req.code, "asked for #{req.code}", "why" => "asked") if req.code != 0
       call.output_metadata["trailer-x"] = "t1"

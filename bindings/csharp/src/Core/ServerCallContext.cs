@@ -103,6 +103,18 @@ namespace PolyRpc.Core
             return c != null && c.Call.LastRequestCompressed;
         }
 
+        /// <summary>The time left before the client's deadline, read from a monotonic clock (so a
+        /// step of the wall clock does not change it, as it does Deadline - DateTime.UtcNow);
+        /// TimeSpan.Zero once passed, null without a deadline or for a context that is not
+        /// polyrpc's.</summary>
+        public static TimeSpan? TimeRemaining(this ServerCallContext context)
+        {
+            var c = context as PolyRpcServerCallContext;
+            if (c == null) return null;
+            long ms = c.Call.TimeRemainingMs();
+            return ms < 0 ? (TimeSpan?)null : TimeSpan.FromMilliseconds(ms);
+        }
+
         /// <summary>Chooses the compression of the responses ("identity", "deflate", "gzip"),
         /// before the first; used only if the client accepts it. (Grpc.Core's way, a
         /// "grpc-internal-encoding-request" response header, works too.)</summary>

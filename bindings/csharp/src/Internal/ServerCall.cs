@@ -50,6 +50,23 @@ namespace PolyRpc.Core.Internal
         internal string Peer { get; private set; }
         internal Metadata RequestHeaders { get; private set; }
         internal DateTime Deadline { get; private set; }
+
+        /// <summary>Milliseconds left before the client's deadline, read now from the call's
+        /// monotonic clock (0 once passed, -1 without a deadline).</summary>
+        internal long TimeRemainingMs()
+        {
+            IntPtr c = call.Use();
+            try
+            {
+                long ms;
+                N.polyrpc_call_time_remaining_ms(c, out ms);
+                return ms;
+            }
+            finally
+            {
+                call.Done();
+            }
+        }
         internal CancellationToken CancellationToken { get { return cancellation.Token; } }
 
         /// <summary>Whether the last request message received arrived compressed.</summary>

@@ -35,6 +35,14 @@ module PolyRPC
       end
     end
 
+    # Seconds left before the client's deadline (a Float, 0.0 once passed; nil without one), read
+    # now from the call's monotonic clock: unlike deadline - Time.now, a step of the wall clock
+    # does not change it. A polyrpc addition to the grpc gem's API.
+    def time_remaining
+      ms = Native.polyrpc_call_time_remaining_ms(@native)
+      ms.negative? ? nil : ms / 1000.0
+    end
+
     # The client's request metadata (a Hash; a repeated key has an Array of values).
     def metadata
       @metadata ||= Native.call_metadata_hash(@native, 2)
