@@ -156,6 +156,18 @@ class GeneratedTestServiceTest < Minitest::Test
     port = free_port
     pid = Process.spawn(exe, "--port=#{port}", "--use_tls=false", out: File::NULL, err: File::NULL)
     begin
+      # The port accepts before the channel exists: a channel whose first attempt was refused
+      # has been seen failing a call about a second later with that stale "Connection refused"
+      # while the server was up and no new connect was made (under load; not yet explained,
+      # docs/channels.md, "Known limits"). This test is about the generated code: no early start.
+      Timeout.timeout(20) do
+        begin
+          TCPSocket.new("127.0.0.1", port).close
+        rescue Errno::ECONNREFUSED
+          sleep 0.05
+          retry
+        end
+      end
       stub = T::TestService::Stub.new("127.0.0.1:#{port}", :this_channel_is_insecure)
       Timeout.timeout(20) do
         begin
@@ -180,8 +192,12 @@ class GeneratedTestServiceTest < Minitest::Test
       e = assert_raises(PolyRPC::Unimplemented) { stub.unimplemented_call(T::Empty.new) }
       assert_equal 12, e.code
     ensure
-      Process.kill("TERM", pid)
-      Process.wait(pid)
+      if Process.waitpid(pid, Process::WNOHANG)
+        warn "grpc++ interop server ended early: #{$?.inspect}"
+      else
+        Process.kill("TERM", pid)
+        Process.wait(pid)
+      end
     end
   end
 
