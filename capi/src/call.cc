@@ -372,13 +372,15 @@ polyrpc_error_t polyrpc_call_create(polyrpc_channel_t* ch, const char* method, i
   *out = nullptr;
   ChannelHandle* ch_h = CheckChannel(ch);
   RequireArg(method != nullptr && method[0] == '/', "method must be \"/package.Service/Method\"");
-  RequireArg((flags & ~POLYRPC_CALL_WAIT_FOR_READY) == 0, "unknown call flags");
+  RequireArg((flags & ~(POLYRPC_CALL_WAIT_FOR_READY | POLYRPC_CALL_ONE_RESPONSE)) == 0,
+             "unknown call flags");
   polyrpc::CallOptions options;
   if (timeout_ms >= 0) {
     options.deadline = polyrpc::DeadlineAfter(std::chrono::milliseconds(timeout_ms));
   }
   options.metadata = CopyMetadata(metadata);
   options.wait_for_ready = (flags & POLYRPC_CALL_WAIT_FOR_READY) != 0;
+  options.expect_one_response = (flags & POLYRPC_CALL_ONE_RESPONSE) != 0;
   auto c = std::make_unique<CallHandle>();
   c->state = std::make_shared<CallState>(ch_h->channel, method, std::move(options));
   *out = ToC(c.release());
@@ -502,6 +504,7 @@ polyrpc_error_t polyrpc_call_unary(polyrpc_call_t* call, const polyrpc_buffer_t*
   if (st.client_started()) {
     Throw(POLYRPC_ERROR_WRONG_STATE, "polyrpc_call_unary needs a fresh call (no operation yet)");
   }
+  st.SetOptions([](polyrpc::CallOptions& o) { o.expect_one_response = true; });
   st.ClaimForUnary();
   // Three operations, one wait, with the call's I/O run on this thread meanwhile when it can
   // (polyrpc::IoDriver). The waiter is shared with the completions so that it outlives this
@@ -783,6 +786,15 @@ polyrpc_error_t polyrpc_call_is_cancelled(polyrpc_call_t* call, int* cancelled) 
   st.RequireServer(__func__);
   RequireArg(cancelled != nullptr, "cancelled is NULL");
   *cancelled = st.Server().IsCancelled() ? 1 : 0;
+  return POLYRPC_OK;
+  POLYRPC_API_CATCH
+}
+
+polyrpc_error_t polyrpc_call_expect_one_request(polyrpc_call_t* call) {
+  POLYRPC_API_TRY
+  CallState& st = CheckCall(call);
+  st.RequireServer(__func__);
+  st.Server().ExpectOneRequest();
   return POLYRPC_OK;
   POLYRPC_API_CATCH
 }

@@ -95,7 +95,7 @@ abstract class AbstractCall
         $md = Metadata::toNative($metadata);
         try {
             $this->call = polyrpc_call_create($this->channel->handle(), $this->method, $this->timeoutMs, $md,
-                                              $this->flags);
+                                              $this->flags | $this->callFlags());
         } finally {
             if ($md !== null) {
                 polyrpc_metadata_destroy($md);
@@ -190,6 +190,15 @@ abstract class AbstractCall
         $bytes = polyrpc_buffer_data($buf);
         polyrpc_buffer_destroy($buf);
         return $bytes;
+    }
+
+    /**
+     * polyrpc_call_create flags of this kind of call: POLYRPC_CALL_ONE_RESPONSE where the method
+     * answers one message (an OK without it, or a second, is then UNIMPLEMENTED).
+     */
+    protected function callFlags(): int
+    {
+        return 0;
     }
 
     /** Sends one message (blocking); false if the call ended first (the status says why). */

@@ -8,6 +8,11 @@ namespace PolyRPC;
  */
 class ClientStreamingCall extends AbstractCall
 {
+    protected function callFlags(): int
+    {
+        return POLYRPC_CALL_ONE_RESPONSE;
+    }
+
     /** @param array<string, list<string>|string> $metadata */
     public function start(array $metadata = []): void
     {

@@ -405,6 +405,9 @@ class Server
             $name = $desc->method_name;
             switch ($desc->call_type) {
                 case MethodDescriptor::UNARY_CALL:
+                    // One request message: none, or a second, ends the call UNIMPLEMENTED in
+                    // the core (gRPC's doc/statuscodes.md).
+                    polyrpc_call_expect_one_request($ctx->call());
                     $request = $reader->read();
                     if ($request === null) {
                         if ($ctx->done) {
@@ -415,6 +418,9 @@ class Server
                     $this->respond($ctx, $writer, $service->$name($request, $ctx));
                     break;
                 case MethodDescriptor::SERVER_STREAMING_CALL:
+                    // One request message: none, or a second, ends the call UNIMPLEMENTED in
+                    // the core (gRPC's doc/statuscodes.md).
+                    polyrpc_call_expect_one_request($ctx->call());
                     $request = $reader->read();
                     if ($request === null) {
                         if ($ctx->done) {

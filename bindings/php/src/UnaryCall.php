@@ -9,6 +9,11 @@ namespace PolyRPC;
  */
 class UnaryCall extends AbstractCall
 {
+    protected function callFlags(): int
+    {
+        return POLYRPC_CALL_ONE_RESPONSE;
+    }
+
     private ?string $request = null;
     /** @var array{0: mixed, 1: Status}|null */
     private ?array $result = null;

@@ -494,6 +494,9 @@ def _send_requests(ncall: Any, requests: Any, serializer: Serializer) -> Optiona
 
 class _MultiCallable:
     __slots__ = ("_channel", "_method", "_serializer", "_deserializer")
+    # polyrpc_call_create flags of every call: ONE_RESPONSE where the method answers one message
+    # (an OK without it, or a second one, is then UNIMPLEMENTED, as statuscodes.md asks).
+    _FLAGS = 0
 
     def __init__(self, channel: "Channel", method: str, request_serializer: Serializer,
                  response_deserializer: Deserializer) -> None:
@@ -508,7 +511,7 @@ class _MultiCallable:
         ch = self._channel
         ncall = ch._native_channel().create_call(
             self._method, timeout_ms(timeout), check_metadata(metadata),
-            _polyrpc.WAIT_FOR_READY if wait_for_ready else 0)
+            self._FLAGS | (_polyrpc.WAIT_FOR_READY if wait_for_ready else 0))
         name = compression_name(compression)
         if name is not None:
             ncall.set_compression(name)
@@ -524,6 +527,8 @@ class _MultiCallable:
 
 class UnaryUnaryMultiCallable(_MultiCallable):
     """Calls a unary-unary method: ``__call__``, ``with_call`` and ``future``."""
+    __slots__ = ()
+    _FLAGS = _polyrpc.ONE_RESPONSE
 
     def _blocking(self, request: Any, timeout: Optional[float], metadata: Optional[Metadata],
                   credentials: Optional[CallCredentials], wait_for_ready: Optional[bool],
@@ -594,6 +599,8 @@ class UnaryStreamMultiCallable(_MultiCallable):
 
 class StreamUnaryMultiCallable(_MultiCallable):
     """Calls a client-streaming method with an iterator of requests."""
+    __slots__ = ()
+    _FLAGS = _polyrpc.ONE_RESPONSE
 
     def _blocking(self, request_iterator: Any, timeout: Optional[float],
                   metadata: Optional[Metadata], credentials: Optional[CallCredentials],

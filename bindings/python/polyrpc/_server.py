@@ -537,6 +537,9 @@ class Server(ServerServices):
             argument: Any = _RequestIterator(ncall, handler.request_deserializer, context)
         else:
             if not prefetched:
+                # One request message: none, or a second, ends the call UNIMPLEMENTED in the
+                # core (statuscodes.md); a prefetched call was told so when it was taken.
+                ncall.expect_one_request()
                 data = ncall.recv_message()
             if data is None:
                 # The client went away, or half-closed without a request.

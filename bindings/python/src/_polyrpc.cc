@@ -716,6 +716,9 @@ class Call {
     Check(polyrpc_call_is_cancelled(get(), &cancelled), "polyrpc_call_is_cancelled");
     return cancelled != 0;
   }
+  void ExpectOneRequest() {
+    Check(polyrpc_call_expect_one_request(get()), "polyrpc_call_expect_one_request");
+  }
   void CloseConnectionForTesting() {
     Check(polyrpc_call_close_connection_for_testing(get()),
           "polyrpc_call_close_connection_for_testing");
@@ -1127,6 +1130,8 @@ class IncomingCalls {
     }
     const char* m = polyrpc_call_method(s->call);
     if (m != nullptr && st->prefetch.count(m) != 0) {
+      // One request message: none, or a second, is UNIMPLEMENTED (statuscodes.md).
+      polyrpc_call_expect_one_request(s->call);
       s->recv = true;
       // May complete inline (the message is often there already): s belongs to OnEvent then.
       if (polyrpc_call_recv_message(s->call, st->cq, s) == POLYRPC_OK) return;
@@ -1208,6 +1213,7 @@ PYBIND11_MODULE(_polyrpc, m) {
       "Drops references to sent messages that I/O threads released (also happens on its own).");
 
   m.attr("WAIT_FOR_READY") = POLYRPC_CALL_WAIT_FOR_READY;
+  m.attr("ONE_RESPONSE") = POLYRPC_CALL_ONE_RESPONSE;
   m.attr("WRITE_NO_COMPRESS") = POLYRPC_WRITE_NO_COMPRESS;
   m.attr("WRITE_LAST") = POLYRPC_WRITE_LAST;
   m.attr("EVENT_COMPLETE") = static_cast<int>(POLYRPC_EVENT_COMPLETE);
@@ -1307,6 +1313,7 @@ PYBIND11_MODULE(_polyrpc, m) {
            py::arg("tag"))
       .def("recv_close", &Call::RecvClose, py::arg("cq") = none, py::arg("tag") = none)
       .def("is_cancelled", &Call::IsCancelled)
+      .def("expect_one_request", &Call::ExpectOneRequest)
       .def("close_connection_for_testing", &Call::CloseConnectionForTesting)
       .def("close", &Call::Close);
 

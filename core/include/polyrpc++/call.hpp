@@ -38,6 +38,11 @@ struct CallOptions {
   bool wait_for_ready = false;
   std::string authority;      // overrides the channel's :authority
   std::string bearer_token;   // per-call credentials: sends "authorization: Bearer <token>"
+  // The method answers with exactly one message (unary and client-streaming): a second response
+  // message ends the call UNIMPLEMENTED at once (the stream is cancelled), and so does an OK
+  // status without a message, as gRPC's doc/statuscodes.md asks of a client that sees a
+  // response cardinality violation. The typed helpers (sync.hpp, proto.hpp) set it.
+  bool expect_one_response = false;
   // Test hook for conformance: label compressed messages with this grpc-encoding name (the
   // payload is sent as-is with the compressed flag set). Never use it in applications.
   std::string testing_encoding_label;
@@ -138,6 +143,12 @@ class ServerCall {
   virtual void OnDone(std::function<void(bool cancelled)> fn) = 0;
   virtual bool IsCancelled() const = 0;
   virtual void Cancel() = 0;
+  // The method takes exactly one request message (unary and server-streaming): from now on, a
+  // second message from the client, or a half-close without one, ends the call with
+  // UNIMPLEMENTED (gRPC's doc/statuscodes.md, request cardinality violation) and the handler's
+  // receives fail. Checks what has arrived already too, so it may come from any thread, late;
+  // MethodOptions::expect_one_request does the same for a registered method from the start.
+  virtual void ExpectOneRequest() = 0;
   // Test hook for conformance (server_closes_connection): drops the whole connection abruptly.
   virtual void CloseConnectionForTesting() = 0;
 };

@@ -204,7 +204,7 @@ class ClientWriter : public proto_internal::ClientStreamBase {
   template <class Resp>
   ClientWriter(Channel& channel, const std::string& method, Resp* response,
                const CallOptions& options = CallOptions())
-      : ClientStreamBase(channel, method, options),
+      : ClientStreamBase(channel, method, OneResponse(options)),
         parse_response_([response](const Slice& s) { return ParseMessage(s, response); }) {
     OpWaiter w;
     call_->Start(w.Done());
@@ -296,7 +296,7 @@ std::shared_ptr<ClientCall> AsyncUnaryCall(Channel& channel, const std::string& 
       fn(std::move(st), std::move(response));
     }
   };
-  auto call = channel.CreateCall(method, options);
+  auto call = channel.CreateCall(method, OneResponse(options));
   auto state = std::make_shared<State>();
   state->call = call;
   state->done = std::move(done);
@@ -502,6 +502,7 @@ inline MethodOptions PoolOptions(ThreadPool& pool, bool single_request) {
   MethodOptions o;
   o.executor = &pool;
   o.wait_for_request = single_request;
+  o.expect_one_request = single_request;
   return o;
 }
 
@@ -513,7 +514,7 @@ Status ReadSingleRequest(ServerContext& ctx, Req* request) {
   // RecvBlocking's completion is immediate when there is none.
   if (!RecvBlocking(ctx.call(), &bytes, &compressed)) {
     if (ctx.IsCancelled()) return Status(StatusCode::CANCELLED, "Call cancelled");
-    return Status(StatusCode::INTERNAL, "Missing request message");
+    return Status(StatusCode::UNIMPLEMENTED, "No request message received where the method takes exactly one");
   }
   if (!ParseMessage(bytes, request)) return ParseError("request");
   ctx.set_request_compressed(compressed);

@@ -30,6 +30,10 @@ struct MethodOptions {
   // TryRecvMessage() and TakeMessage() without waiting (TryRecvMessage() false: there is none,
   // or the call failed). A call that ends before never reaches its handler.
   bool wait_for_request = false;
+  // The method takes exactly one request message (unary and server-streaming): a second one,
+  // or a half-close without one, ends the call with UNIMPLEMENTED before or instead of the
+  // handler (ServerCall::ExpectOneRequest). The typed Register* helpers (proto.hpp) set it.
+  bool expect_one_request = false;
 };
 
 // What a server holds right now (Server::GetStats).

@@ -110,12 +110,21 @@ inline Status FinishBlocking(ClientCall& call) {
   return call.status();
 }
 
-// One unary call, blocking. On OK, *response holds the reply.
+// Options for a call whose method answers exactly one message (CallOptions::expect_one_response).
+inline CallOptions OneResponse(const CallOptions& options) {
+  CallOptions o = options;
+  o.expect_one_response = true;
+  return o;
+}
+
+// One unary call, blocking. On OK, *response holds the reply; a server that answers OK without
+// a message, or with more than one, makes it UNIMPLEMENTED (CallOptions::expect_one_response).
 inline Status BlockingUnaryCall(Channel& channel, const std::string& method, Slice request,
                                 Slice* response, const CallOptions& options = CallOptions(),
                                 Metadata* initial_metadata = nullptr,
                                 Metadata* trailing_metadata = nullptr) {
-  std::shared_ptr<ClientCall> call = channel.CreateCall(method, options);
+  std::shared_ptr<ClientCall> call = channel.CreateCall(
+      method, options.expect_one_response ? options : OneResponse(options));
   IoDriver driver(*call);
   OpWaiter send, recv, status;
   call->SendMessage(std::move(request), kWriteLast, send.Done());

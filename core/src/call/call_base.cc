@@ -348,6 +348,11 @@ void CallBase::OnData(const uint8_t* data, size_t len) {
     OnRecvError(StatusCode::INTERNAL, error);
     return;
   }
+  if (expect_one_message_ && messages_received_ + msgs.size() > 1) {
+    if (conn_) conn_->Consume(stream_id(), len);
+    OnCardinalityViolation("More than one message received where the method takes exactly one");
+    return;
+  }
   // Return flow-control credit now unless the application is behind (then once it catches up).
   bool behind;
   {

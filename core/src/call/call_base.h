@@ -133,6 +133,9 @@ class CallBase : public Stream {
 
   // Role hooks.
   virtual void OnRecvError(StatusCode code, const std::string& message) = 0;
+  // A second message arrived on a call that takes exactly one (expect_one_message_): the call
+  // must end with UNIMPLEMENTED (gRPC's doc/statuscodes.md, cardinality violation).
+  virtual void OnCardinalityViolation(const std::string& message) = 0;
   // Output queue empty: set EOF flags if the role is done sending (client half-close, server
   // trailers). Returns true if it set EOF.
   virtual bool OnOutputDrained(uint32_t* data_flags) = 0;
@@ -179,6 +182,8 @@ class CallBase : public Stream {
   };
   SimpleQueue<Received> recv_queue_;  // guarded by ready_mu_ (the loop pushes, either side pops)
   uint64_t messages_received_ = 0;    // messages queued so far (loop thread)
+  // The peer must send exactly one message (a unary response or request); loop thread.
+  bool expect_one_message_ = false;
   Completion recv_done_;
   bool remote_closed_ = false;  // END_STREAM or stream closed: no more messages
   // Stop delivering queued messages (cancel, errors). Set on the loop thread, read by TryRecvNow.

@@ -83,6 +83,7 @@ class ClientCallImpl final : public ClientCall, public CallBase {
   void OnRemoteEndStream() override;
   void OnClose(uint32_t h2_error, const std::string& connection_error) override;
   void OnRecvError(StatusCode code, const std::string& message) override;
+  void OnCardinalityViolation(const std::string& message) override;
   bool OnOutputDrained(uint32_t* data_flags) override;
   // The server refused the stream without processing it (RST_STREAM REFUSED_STREAM, or above a
   // GOAWAY's last stream id) before answering: send the call again on a new stream, as gRPC's

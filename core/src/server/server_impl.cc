@@ -229,6 +229,10 @@ void ServerCallImpl::HandleRequestHeaders(bool end_stream) {
   }
   dispatch_handler_ = handler;
   if (handler_ == nullptr) method_options_ = nullptr;  // the generic handler runs inline
+  if (method_options_ != nullptr && method_options_->expect_one_request) {
+    expect_one_message_ = true;
+    if (CheckOneRequest()) return;
+  }
   if (method_options_ != nullptr && method_options_->wait_for_request && !remote_closed_) {
     awaiting_request_ = true;  // OnData or OnRemoteEndStream dispatches
     return;
@@ -642,6 +646,7 @@ void ServerCallImpl::OnRemoteEndStream() {
     OnRecvError(StatusCode::INTERNAL, "Client ended the stream in the middle of a message");
     return;
   }
+  if (CheckOneRequest()) return;
   DeliverMessages();
   if (awaiting_request_) Dispatch();  // the client sent no message: the handler says what then
 }
@@ -669,6 +674,30 @@ void ServerCallImpl::OnClose(uint32_t h2_error, const std::string& connection_er
 
 void ServerCallImpl::OnRecvError(StatusCode code, const std::string& message) {
   FailWithStatus(code, message);
+}
+
+void ServerCallImpl::OnCardinalityViolation(const std::string& message) {
+  FailWithStatus(StatusCode::UNIMPLEMENTED, message);
+}
+
+bool ServerCallImpl::CheckOneRequest() {
+  if (!expect_one_message_ || done_ || status_sent_) return false;
+  if (messages_received_ > 1) {
+    OnCardinalityViolation("More than one request message received where the method takes exactly one");
+    return true;
+  }
+  if (remote_closed_ && messages_received_ == 0 && !deframer_.InMiddleOfMessage()) {
+    OnCardinalityViolation("No request message received where the method takes exactly one");
+    return true;
+  }
+  return false;
+}
+
+void ServerCallImpl::ExpectOneRequest() {
+  RunOrPostSelf(this, [](auto* self) {
+    self->expect_one_message_ = true;
+    self->CheckOneRequest();
+  });
 }
 
 // ---- Server ------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   void OnDone(std::function<void(bool cancelled)> fn) override;
   bool IsCancelled() const override { return cancelled_.load(); }
   void Cancel() override;
+  void ExpectOneRequest() override;
   void CloseConnectionForTesting() override;
 
  private:
@@ -63,6 +64,9 @@ class ServerCallImpl final : public ServerCall, public CallBase {
   void OnData(const uint8_t* data, size_t len) override;
   void OnClose(uint32_t h2_error, const std::string& connection_error) override;
   void OnRecvError(StatusCode code, const std::string& message) override;
+  void OnCardinalityViolation(const std::string& message) override;
+  // Loop thread: ends the call UNIMPLEMENTED if what arrived already breaks expect_one_message_.
+  bool CheckOneRequest();
   bool OnOutputDrained(uint32_t* data_flags) override;
   void OnLocalEndStreamSent() override;
 

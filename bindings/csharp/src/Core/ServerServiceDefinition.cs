@@ -286,6 +286,7 @@ namespace PolyRpc.Core
         internal override async Task Handle(ServerCall call)
         {
             var context = new PolyRpcServerCallContext(call);
+            call.ExpectOneRequest();
             byte[] bytes = await call.ReadAsync().ConfigureAwait(false);
             if (bytes == null)
             {
@@ -378,6 +379,7 @@ namespace PolyRpc.Core
         internal override async Task Handle(ServerCall call)
         {
             var context = new PolyRpcServerCallContext(call);
+            call.ExpectOneRequest();
             byte[] bytes = await call.ReadAsync().ConfigureAwait(false);
             if (bytes == null)
             {

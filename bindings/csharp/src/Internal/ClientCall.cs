@@ -17,6 +17,9 @@ namespace PolyRpc.Core.Internal
     {
         const uint WriteLast = 2; // POLYRPC_WRITE_LAST
         const uint WaitForReady = 1; // POLYRPC_CALL_WAIT_FOR_READY
+        // POLYRPC_CALL_ONE_RESPONSE: the method answers one message; an OK without it, or a
+        // second one, is UNIMPLEMENTED (gRPC's doc/statuscodes.md).
+        const uint OneResponse = 2;
         internal const string CompressionRequestHeader = "grpc-internal-encoding-request";
 
         readonly CallHandle call;
@@ -73,7 +76,8 @@ namespace PolyRpc.Core.Internal
         /// <summary>Creates the native call: headers (with what call credentials add), deadline,
         /// wait-for-ready, compression ("grpc-internal-encoding-request", as Grpc.Core), authority
         /// (host) and bearer tokens. Nothing is sent yet.</summary>
-        static CallHandle CreateNative(Channel channel, string method, string host, CallOptions options)
+        static CallHandle CreateNative(Channel channel, string method, string host, CallOptions options,
+                                       uint flags = 0)
         {
             Metadata headers = options.Headers;
             string compression = null;
@@ -133,7 +137,7 @@ namespace PolyRpc.Core.Internal
                 {
                     IntPtr p;
                     N.polyrpc_call_create(ch, method, Deadlines.ToTimeoutMs(options.Deadline), m,
-                                          options.IsWaitForReady ? WaitForReady : 0u, out p);
+                                          flags | (options.IsWaitForReady ? WaitForReady : 0u), out p);
                     h = CallHandle.Wrap(p);
                     h.Label("client " + method);
                 }
@@ -179,9 +183,10 @@ namespace PolyRpc.Core.Internal
         /// <summary>Starts a call: recv_status (and for unary-response calls recv_message) with the
         /// first request if there is one. For unary: the send, receive and status operations share
         /// one tag; the call is over when the three are back.</summary>
-        static ClientCall Start(Channel channel, string method, string host, CallOptions options)
+        static ClientCall Start(Channel channel, string method, string host, CallOptions options,
+                                uint flags = 0)
         {
-            var h = CreateNative(channel, method, host, options);
+            var h = CreateNative(channel, method, host, options, flags);
             var c = new ClientCall(h, Runtime.Queue);
             if (options.CancellationToken.CanBeCanceled)
                 c.registration = options.CancellationToken.Register(s => ((ClientCall)s).Cancel(), c);
@@ -211,7 +216,7 @@ namespace PolyRpc.Core.Internal
         internal static ClientCall StartUnary(Channel channel, string method, string host, CallOptions options,
                                               byte[] request, out Task<byte[]> response)
         {
-            var c = Start(channel, method, host, options);
+            var c = Start(channel, method, host, options, OneResponse);
             var op = new UnaryOperation(c, 3);
             response = op.Response.Task;
             c.StartUnaryOps(op, request, WriteLast | WriteOptions.NativeFlags(options.WriteOptions));
@@ -223,7 +228,7 @@ namespace PolyRpc.Core.Internal
         internal static ClientCall StartClientStreaming(Channel channel, string method, string host,
                                                         CallOptions options, out Task<byte[]> response)
         {
-            var c = Start(channel, method, host, options);
+            var c = Start(channel, method, host, options, OneResponse);
             var op = new UnaryOperation(c, 2);
             response = op.Response.Task;
             c.StartUnaryOps(op, null, 0);

@@ -350,6 +350,15 @@ namespace PolyRpc.Core.Internal
             internal override void OnComplete(bool success, bool last) { if (last) call.MaybeRelease(); }
         }
 
+        /// <summary>The method takes one request message: none, or a second one, ends the call
+        /// UNIMPLEMENTED in the core (gRPC's doc/statuscodes.md). Before the first read.</summary>
+        internal void ExpectOneRequest()
+        {
+            IntPtr c = call.Use();
+            try { N.polyrpc_call_expect_one_request(c); }
+            finally { call.Done(); }
+        }
+
         /// <summary>Cancels the call (the client sees CANCELLED).</summary>
         internal void Cancel()
         {

@@ -361,6 +361,9 @@ class StreamStreamCall(_RequestStreamMixin):
 
 
 class _MultiCallable:
+    # polyrpc_call_create flags: ONE_RESPONSE where the method answers one message.
+    _FLAGS = 0
+
     def __init__(self, channel: "Channel", method: str, serializer: Serializer,
                  deserializer: Deserializer) -> None:
         self._channel = channel
@@ -376,7 +379,7 @@ class _MultiCallable:
         ch = self._channel
         ncall = ch._native_channel().create_call(
             self._method, timeout_ms(timeout), check_metadata(metadata),
-            _polyrpc.WAIT_FOR_READY if wait_for_ready else 0)
+            self._FLAGS | (_polyrpc.WAIT_FOR_READY if wait_for_ready else 0))
         name = compression_name(compression)
         if name is not None:
             ncall.set_compression(name)
@@ -393,6 +396,8 @@ class _MultiCallable:
 
 
 class UnaryUnaryMultiCallable(_MultiCallable):
+    _FLAGS = _polyrpc.ONE_RESPONSE
+
     def __call__(self, request: Any, *, timeout: Optional[float] = None,
                  metadata: Optional[Metadata] = None,
                  credentials: Optional[CallCredentials] = None,
@@ -414,6 +419,8 @@ class UnaryStreamMultiCallable(_MultiCallable):
 
 
 class StreamUnaryMultiCallable(_MultiCallable):
+    _FLAGS = _polyrpc.ONE_RESPONSE
+
     def __call__(self, request_iterator: Any = None, *, timeout: Optional[float] = None,
                  metadata: Optional[Metadata] = None,
                  credentials: Optional[CallCredentials] = None,

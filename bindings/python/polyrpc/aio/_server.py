@@ -260,6 +260,9 @@ class Server(ServerServices):
             if handler.request_streaming:
                 argument: Any = _AsyncRequestIterator(context)
             else:
+                # One request message: none, or a second, ends the call UNIMPLEMENTED in the
+                # core (statuscodes.md).
+                ncall.expect_one_request()
                 argument = await context.read()
                 if argument is EOF:
                     context._code, context._details = 13, "Expected a request message"

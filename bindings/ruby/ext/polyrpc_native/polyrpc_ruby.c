@@ -853,7 +853,9 @@ static void *polyrpc_rb_next_call_fn(void *p) {
     n->method = polyrpc_call_method(n->call);
     if (n->read_first != NULL && polyrpc_rb_method_set_has(n->read_first, n->method)) {
       /* A unary request usually came with the headers: it is taken here at once. An interrupt
-       * cancels the call (see the unblocking function), which ends this read too. */
+       * cancels the call (see the unblocking function), which ends this read too. No
+       * request, or a second one, ends the call UNIMPLEMENTED (statuscodes.md). */
+      (void)polyrpc_call_expect_one_request(n->call);
       if (polyrpc_call_recv_message(n->call, NULL, NULL) == POLYRPC_OK) {
         (void)polyrpc_call_take_message(n->call, &n->msg, &n->compressed);
       }

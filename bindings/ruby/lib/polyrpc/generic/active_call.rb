@@ -115,6 +115,8 @@ module PolyRPC
     def client_streamer(requests, metadata: {})
       executed!
       assert_enumerable(requests)
+      # One response: an OK without it, or a second one, is UNIMPLEMENTED (statuscodes.md).
+      @flags |= Native::POLYRPC_CALL_ONE_RESPONSE
       call = start(metadata)
       begin
         requests.each do |r|
